@@ -1,0 +1,248 @@
+"""One client connection: decode, classify, dispatch, answer, correlate — and THE exception→wire boundary.
+
+Contract:
+- Every inbound request with an id gets exactly one answer. A line that is not JSON gets -32700 (id null),
+  one that is JSON but no message gets -32600, and the connection goes on.
+- ``initialize`` is handled in the receive loop itself, so requests behind it see its effect in order.
+  Everything else waits in a bounded queue (full → -32001 at once) and runs in its own task, at most
+  ``max_inflight`` at a time, so a slow handler (``turn/interrupt`` waits for the turn) never blocks others.
+- Server→client requests are correlated by id; at EOF or close every pending one fails with
+  :class:`~server.errors.ConnectionClosed`, and a late or unknown reply is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from protocol._generated.methods import ClientMethod, ClientNotificationMethod
+from protocol.codec import decode_envelope, encode_line
+from protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    Envelope,
+    ErrorObject,
+    ErrorResponse,
+    Notification,
+    Request,
+    RequestId,
+    Response,
+)
+
+from ..errors import ConnectionClosed, InvalidRequest, RemoteError, ServerOverloaded, ThreadlineError
+from ..transport import FrameTooLarge, Transport
+from .router import Router
+
+__all__ = ["Connection", "RequestContext"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    connection: Connection
+    request_id: RequestId
+    method: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: msgspec.Raw | None = None
+    error: BaseException | None = None
+
+
+class Connection:
+    def __init__(
+        self,
+        transport: Transport,
+        router: Router,
+        *,
+        queue_size: int = 256,
+        max_inflight: int = 64,
+        on_eof: Callable[[], Awaitable[None]] | None = None,
+        eof_grace: float = 2.0,
+    ) -> None:
+        self._transport = transport
+        self._router = router
+        self._queue_size = queue_size
+        self._inflight = anyio.Semaphore(max_inflight)
+        self._on_eof = on_eof
+        self._eof_grace = eof_grace
+        self._pending: dict[RequestId, _Pending] = {}
+        self._next_request_id = 0
+        self._active_handlers = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self.initialize_answered = False
+        self.initialized_received = False
+        self.experimental_api = False
+        self.opt_out: frozenset[str] = frozenset()
+        self.client_name: str | None = None
+        self.client_version: str | None = None
+        self.closed = False
+
+    # -- receiving -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the peer's EOF, then shut down in order (pending requests, hook, grace, cancel)."""
+        queue_send, queue_recv = anyio.create_memory_object_stream[Envelope](self._queue_size)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._dispatch, queue_recv, tg)
+            with queue_send:
+                async for frame in self._transport.inbound:
+                    await self._on_frame(frame, queue_send, tg)
+            self.closed = True
+            self._fail_pending()
+            if self._on_eof is not None:
+                await self._on_eof()
+            with anyio.move_on_after(self._eof_grace):
+                await self._idle.wait()
+            tg.cancel_scope.cancel()
+
+    async def _on_frame(self, frame: bytes | FrameTooLarge, queue: MemoryObjectSendStream[Envelope], tg: TaskGroup) -> None:
+        if isinstance(frame, FrameTooLarge):
+            await self._send_error(None, INVALID_REQUEST, f"Invalid request: frame exceeds the {frame.limit} byte limit")
+            return
+        try:
+            env = decode_envelope(frame)
+        except msgspec.ValidationError as exc:
+            await self._send_error(None, INVALID_REQUEST, f"Invalid request: {exc}")
+            return
+        except msgspec.DecodeError as exc:
+            logger.info("unparseable line skipped: %s", exc)
+            await self._send_error(None, PARSE_ERROR, f"Parse error: {exc}")
+            return
+        if isinstance(env.method, str) and isinstance(env.id, int | str):
+            await self._on_request(env, queue)
+        elif isinstance(env.method, str) and env.id is msgspec.UNSET:
+            self._on_notification(env.method)
+        elif env.method is msgspec.UNSET and isinstance(env.id, int | str):
+            self._on_response(env)
+        else:
+            rid = env.id if isinstance(env.id, int | str) else None
+            await self._send_error(rid, INVALID_REQUEST, "Invalid request: not a request, notification or response")
+
+    async def _on_request(self, env: Envelope, queue: MemoryObjectSendStream[Envelope]) -> None:
+        assert isinstance(env.id, int | str) and isinstance(env.method, str)
+        if env.method == ClientMethod.INITIALIZE:
+            await self._handle(env)  # inline: later requests see its effect
+            return
+        if not self.initialize_answered:
+            await self._send_error(env.id, INVALID_REQUEST, "Not initialized")
+            return
+        try:
+            queue.send_nowait(env)
+        except anyio.WouldBlock:
+            overloaded = ServerOverloaded()
+            await self._send_error(env.id, overloaded.code, overloaded.message, overloaded.data)
+
+    def _on_notification(self, method: str) -> None:
+        if method == ClientNotificationMethod.INITIALIZED:
+            self.initialized_received = True
+        else:
+            logger.debug("ignoring client notification %r", method)
+
+    def _on_response(self, env: Envelope) -> None:
+        assert isinstance(env.id, int | str)
+        pending = self._pending.get(env.id)
+        if pending is None:
+            logger.warning("reply to unknown or abandoned server request %r dropped", env.id)
+            return
+        if isinstance(env.error, ErrorObject):
+            pending.error = RemoteError(env.error.code, env.error.message, env.error.data)
+        elif isinstance(env.result, msgspec.Raw):
+            pending.result = env.result
+        else:
+            pending.error = RemoteError(INVALID_REQUEST, "reply carries neither result nor error")
+        pending.done.set()
+
+    async def _dispatch(self, queue, tg: TaskGroup) -> None:  # type: ignore[no-untyped-def]
+        async with queue:
+            async for env in queue:
+                await self._inflight.acquire()
+                tg.start_soon(self._run_handler, env)
+
+    async def _run_handler(self, env: Envelope) -> None:
+        try:
+            await self._handle(env)
+        finally:
+            self._inflight.release()
+
+    # -- the exception → wire boundary -----------------------------------------------------------------
+
+    async def _handle(self, env: Envelope) -> None:
+        assert isinstance(env.id, int | str) and isinstance(env.method, str)
+        self._active_handlers += 1
+        self._idle = anyio.Event() if self._active_handlers == 1 else self._idle
+        try:
+            ctx = RequestContext(self, env.id, env.method)
+            try:
+                result = await self._router.call(ctx, env.method, env.params)
+                frame = encode_line(Response(env.id, {} if result is None else result))
+            except ThreadlineError as exc:
+                frame = encode_line(ErrorResponse(env.id, _error_object(exc.code, exc.message, exc.data)))
+            except Exception:
+                logger.exception("handler for %r raised", env.method)
+                frame = encode_line(ErrorResponse(env.id, ErrorObject(INTERNAL_ERROR, "Internal error")))
+            await self.send_frame(frame)
+        finally:
+            self._active_handlers -= 1
+            if self._active_handlers == 0:
+                self._idle.set()
+
+    # -- sending ---------------------------------------------------------------------------------------
+
+    async def send_frame(self, frame: bytes) -> None:
+        try:
+            await self._transport.outbound.send(frame)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            logger.debug("outbound closed; frame dropped")
+
+    async def notify(self, method: str, params: Any) -> None:
+        """Send a notification unless this connection opted out of ``method``."""
+        if method in self.opt_out:
+            return
+        await self.send_frame(encode_line(Notification(method, params)))
+
+    async def request(self, method: str, params: Any) -> msgspec.Raw:
+        """Send a server→client request and wait for the reply's raw ``result``.
+
+        Raises:
+            ConnectionClosed: the connection ended before a reply.
+            RemoteError: the client answered with an error.
+        """
+        if self.closed:
+            raise ConnectionClosed(method)
+        self._next_request_id += 1
+        rid = self._next_request_id
+        pending = self._pending[rid] = _Pending()
+        try:
+            await self.send_frame(encode_line(Request(rid, method, params)))
+            await pending.done.wait()
+        finally:
+            self._pending.pop(rid, None)
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def _fail_pending(self) -> None:
+        for pending in self._pending.values():
+            pending.error = ConnectionClosed("connection closed before the client replied")
+            pending.done.set()
+
+    async def _send_error(self, rid: RequestId | None, code: int, message: str, data: Any = None) -> None:
+        await self.send_frame(encode_line(ErrorResponse(rid, _error_object(code, message, data))))
+
+
+def _error_object(code: int, message: str, data: Any) -> ErrorObject:
+    return ErrorObject(code, message) if data is None else ErrorObject(code, message, data)

@@ -1,0 +1,87 @@
+"""Method table: wire method → (registry spec, params decoder, handler).
+
+Routes are built from the generated registry (``protocol._generated.methods.CLIENT_REQUESTS``), so a handler
+can only be registered for a method the schema defines. Params decode in the second phase, with a decoder
+cached per method; the router also enforces experimental gating at method and field level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from msgspec import UNSET
+
+from protocol._base import MethodSpec
+from protocol._generated.methods import CLIENT_REQUESTS
+
+from ..errors import InvalidParams, InvalidRequest, MethodNotFound
+
+if TYPE_CHECKING:
+    from .connection import RequestContext
+
+__all__ = ["Handler", "Router"]
+
+Handler = Callable[["RequestContext", Any], Awaitable[Any]]
+
+_PATH = re.compile(r" - at `(\$[^`]*)`$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    spec: MethodSpec
+    decoder: msgspec.json.Decoder[Any] | None
+    handler: Handler
+    experimental_attrs: tuple[tuple[str, str], ...]  # (wire name, attribute name)
+
+
+class Router:
+    def __init__(self, specs: dict[str, MethodSpec] | None = None) -> None:
+        self._specs = CLIENT_REQUESTS if specs is None else specs
+        self._routes: dict[str, _Route] = {}
+
+    def add(self, method: str, handler: Handler) -> None:
+        spec = self._specs.get(method)
+        if spec is None:
+            raise KeyError(f"{method!r} is not a client request in the schema")
+        decoder = msgspec.json.Decoder(spec.params) if spec.params is not None else None
+        attrs: tuple[tuple[str, str], ...] = ()
+        if spec.experimental_fields and spec.params is not None:
+            by_wire = {f.encode_name: f.name for f in msgspec.structs.fields(spec.params)}
+            attrs = tuple((wire, by_wire[wire]) for wire in sorted(spec.experimental_fields))
+        self._routes[method] = _Route(spec, decoder, handler, attrs)
+
+    def knows(self, method: str) -> bool:
+        return method in self._specs
+
+    async def call(self, ctx: RequestContext, method: str, raw_params: msgspec.Raw | Any) -> Any:
+        route = self._routes.get(method)
+        if route is None:
+            if method in self._specs:
+                raise MethodNotFound(f"{method} is not supported by threadline yet")
+            raise MethodNotFound(f"unknown method: {method}")
+        if route.spec.experimental and not ctx.connection.experimental_api:
+            raise InvalidRequest(f"{method} requires experimentalApi capability")
+        params = self._decode(route, method, raw_params)
+        if route.experimental_attrs and not ctx.connection.experimental_api:
+            for wire, attr in route.experimental_attrs:
+                if getattr(params, attr, UNSET) not in (UNSET, None):
+                    raise InvalidRequest(f"{method}.{wire} requires experimentalApi capability")
+        return await route.handler(ctx, params)
+
+    @staticmethod
+    def _decode(route: _Route, method: str, raw_params: msgspec.Raw | Any) -> Any:
+        if route.decoder is None:
+            return None
+        if raw_params is UNSET:
+            raise InvalidRequest("Invalid request: missing field `params`")
+        try:
+            return route.decoder.decode(raw_params)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            match = _PATH.search(text)
+            path = match.group(1) if match else "$"
+            raise InvalidParams(f"Invalid params for {method}: {text}", data={"path": path}) from exc

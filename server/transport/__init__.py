@@ -1,0 +1,26 @@
+"""Transports move frames between a peer and the connection; they know nothing of JSON-RPC.
+
+A :class:`Transport` is a pair of streams: ``inbound`` yields frames (one line each, or a
+:class:`~server.transport.framing.FrameTooLarge` marker) and ends at the peer's EOF; ``outbound`` takes
+newline-terminated frames and is drained by exactly one writer task. Its buffer is bounded: when the peer stops
+reading, producers wait instead of growing memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .framing import DEFAULT_MAX_FRAME, FrameTooLarge, LineSplitter
+
+__all__ = ["DEFAULT_MAX_FRAME", "OUTBOUND_BUFFER", "FrameTooLarge", "LineSplitter", "Transport"]
+
+OUTBOUND_BUFFER = 1024
+"""Frames the writer may lag behind producers before they wait."""
+
+
+@dataclass
+class Transport:
+    inbound: MemoryObjectReceiveStream[bytes | FrameTooLarge]
+    outbound: MemoryObjectSendStream[bytes]

@@ -1,0 +1,114 @@
+"""The stdio transport: frames from stdin, frames to the original stdout.
+
+While serving, fd 1 is pointed at stderr (and ``sys.stdout`` with it) so a stray ``print`` or a child
+process cannot corrupt the wire; only the single writer task writes the saved wire descriptor. Blocking
+reads and writes run in worker threads: a client that stops reading blocks the writer, which fills the
+bounded outbound buffer, which makes producers wait (backpressure, not memory growth).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from . import OUTBOUND_BUFFER, Transport
+from .framing import DEFAULT_MAX_FRAME, FrameTooLarge, LineSplitter
+
+__all__ = ["claim_stdout", "stdio_transport"]
+
+logger = logging.getLogger(__name__)
+
+_READ_SIZE = 256 * 1024
+_WRITE_BATCH = 1024 * 1024
+
+
+def claim_stdout() -> int:
+    """Take fd 1 for the wire and point fd 1 and ``sys.stdout`` at stderr. Returns the wire descriptor."""
+    sys.stdout.flush()
+    wire = os.dup(1)  # non-inheritable: children never get the wire
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return wire
+
+
+@asynccontextmanager
+async def stdio_transport(
+    *, in_fd: int = 0, out_fd: int | None = None, max_frame: int = DEFAULT_MAX_FRAME
+) -> AsyncIterator[Transport]:
+    wire_fd = claim_stdout() if out_fd is None else out_fd
+    in_send, in_recv = anyio.create_memory_object_stream[bytes | FrameTooLarge](64)
+    out_send, out_recv = anyio.create_memory_object_stream[bytes](OUTBOUND_BUFFER)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read_loop, in_fd, in_send, max_frame)
+        writer_done = anyio.Event()
+        tg.start_soon(_write_loop, wire_fd, out_recv, in_send, writer_done)
+        try:
+            yield Transport(in_recv, out_send)
+        finally:
+            # Let the writer flush what is queued, bounded, then stop reading.
+            out_send.close()
+            with anyio.move_on_after(2, shield=True):
+                await writer_done.wait()
+            tg.cancel_scope.cancel()
+
+
+async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge], max_frame: int) -> None:
+    splitter = LineSplitter(max_frame)
+    with send:
+        while True:
+            try:
+                chunk = await anyio.to_thread.run_sync(os.read, fd, _READ_SIZE, abandon_on_cancel=True)
+            except OSError as exc:
+                logger.warning("stdin read failed: %s", exc)
+                break
+            if not chunk:
+                break
+            for frame in splitter.feed(chunk):
+                await send.send(frame)
+        for frame in splitter.finish():
+            await send.send(frame)
+    logger.debug("stdin reached EOF")
+
+
+async def _write_loop(
+    fd: int,
+    recv: MemoryObjectReceiveStream[bytes],
+    inbound: MemoryObjectSendStream[bytes | FrameTooLarge],
+    done: anyio.Event,
+) -> None:
+    broken = False
+    try:
+        with recv:
+            async for frame in recv:
+                batch = [frame]
+                size = len(frame)
+                while size < _WRITE_BATCH:
+                    try:
+                        more = recv.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    batch.append(more)
+                    size += len(more)
+                if broken:
+                    continue  # keep draining so producers never block on a dead peer
+                try:
+                    await anyio.to_thread.run_sync(_write_all, fd, b"".join(batch))
+                except OSError as exc:
+                    logger.warning("stdout closed by the client (%s); shutting down", exc)
+                    broken = True
+                    inbound.close()  # ends the connection as if stdin had closed
+    finally:
+        done.set()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

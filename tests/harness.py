@@ -1,0 +1,128 @@
+"""The in-memory harness: the real app graph on memory streams, driven by the real typed client.
+
+Every message the server sends is validated against ``schema/`` (through the generated bundle): notifications
+and server requests against their unions, results against the method's ``x-response`` type, errors against
+the error envelope. A violation fails the test when the harness exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import msgspec
+
+from protocol.client import AppServerClient
+from protocol.schema import schema_bundle, validator_for
+from server.app import serve
+from server.config import Settings
+from server.transport.memory import MemoryClientEnd, memory_transport
+
+__all__ = ["Harness", "SchemaWitness", "running_server"]
+
+
+def _response_types() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for variant in schema_bundle()["$defs"]["ClientRequest"]["oneOf"]:
+        method = variant["properties"]["method"]["const"]
+        ref = variant.get("x-response", {}).get("$ref", "")
+        if ref:
+            out[method] = ref.rsplit("/", 1)[-1]
+    return out
+
+
+@dataclass
+class SchemaWitness:
+    """Checks each server message against the schema and remembers every violation."""
+
+    sent_methods: dict[Any, str] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    _responses: dict[str, str] = field(default_factory=_response_types)
+
+    def outgoing(self, data: bytes) -> None:
+        for line in data.splitlines():
+            try:
+                message = msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(message, dict) and "method" in message and "id" in message:
+                self.sent_methods[message["id"]] = message["method"]
+
+    def incoming(self, message: dict[str, Any]) -> None:
+        self.seen.append(message)
+        if "method" in message and "id" in message:
+            self._check("ServerRequest", message)
+        elif "method" in message:
+            self._check("ServerNotification", message)
+        elif "error" in message:
+            self._check("JSONRPCError", message)
+        else:
+            method = self.sent_methods.get(message.get("id"))
+            type_name = self._responses.get(method or "")
+            if type_name is None:
+                self.violations.append(f"response to unknown request id {message.get('id')!r}: {message}")
+            else:
+                self._check(type_name, message.get("result"), context=method)
+
+    def _check(self, def_name: str, instance: Any, *, context: str | None = None) -> None:
+        errors = sorted(validator_for(def_name).iter_errors(instance), key=lambda e: list(e.path))
+        for error in errors[:3]:
+            where = "/".join(str(p) for p in error.absolute_path)
+            self.violations.append(f"{context or def_name} at /{where}: {error.message}")
+
+
+@dataclass
+class Harness:
+    client: AppServerClient
+    end: MemoryClientEnd
+    witness: SchemaWitness
+    settings: Settings
+
+    async def write(self, data: bytes) -> None:
+        self.witness.outgoing(data)
+        await self.end.write(data)
+
+
+@asynccontextmanager
+async def running_server(
+    home: Path,
+    *,
+    overrides: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    initialize: bool = True,
+    experimental: bool = True,
+    max_frame: int | None = None,
+) -> AsyncIterator[Harness]:
+    settings = Settings.load(env={"THREADLINE_HOME": str(home), **(env or {})}, overrides=overrides)
+    witness = SchemaWitness()
+    kwargs = {} if max_frame is None else {"max_frame": max_frame}
+    async with memory_transport(**kwargs) as (transport, end), anyio.create_task_group() as tg:
+        server_done = anyio.Event()
+
+        async def run_server() -> None:
+            try:
+                await serve(settings, transport)
+            finally:
+                server_done.set()
+
+        tg.start_soon(run_server)
+
+        async def send(data: bytes) -> None:
+            witness.outgoing(data)
+            await end.write(data)
+
+        client = AppServerClient(send, aiter(end.frames))
+        client.on_message = witness.incoming
+        async with client.running():
+            if initialize:
+                await client.initialize(experimental=experimental)
+            yield Harness(client, end, witness, settings)
+            end.close()
+            with anyio.fail_after(10):
+                await server_done.wait()
+    assert not witness.violations, "server sent messages that break the schema:\n" + "\n".join(witness.violations)
