@@ -1,0 +1,98 @@
+"""The Responses API's pairing invariants for tool calls, restored after history is cut or interrupted.
+
+Contract: the API rejects an input where a tool output has no earlier call with the same `call_id`, where a
+call has no output, and (for reasoning models) where a call keeps the item `id` of a response whose
+reasoning item is no longer in front of it. `ensure_call_output_pairs` fixes the first two;
+`detach_unreasoned_calls` the third. Both return new lists and never mutate their input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from server.compaction.items import CALL_OUTPUT_TYPES, Item, call_id, is_tool_call, is_tool_output
+
+__all__ = ["ABORTED_OUTPUT", "detach_unreasoned_calls", "ensure_call_output_pairs", "unpaired_call_ids"]
+
+# What a call whose output never arrived (interrupted turn, cut history) is answered with.
+ABORTED_OUTPUT = "aborted"
+
+
+def _synthetic_output(call: Mapping[str, Any]) -> Item:
+    return {"type": CALL_OUTPUT_TYPES[call["type"]], "call_id": call_id(call), "output": ABORTED_OUTPUT}
+
+
+def ensure_call_output_pairs(items: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """`items` with every tool output answering an earlier call and every call answered exactly once.
+
+    - An output whose call is missing, comes later, or was already answered is dropped.
+    - A call with no output gets a synthetic `"aborted"` output, placed after the run of consecutive calls
+      it belongs to, so calls issued together in one response stay adjacent to each other.
+    - A call without a `call_id` cannot be answered and is dropped.
+    """
+    answered: set[str] = set()
+    seen_calls: dict[str, str] = {}  # call_id -> expected output type
+    kept: list[Item] = []
+    for item in items:
+        if is_tool_call(item):
+            cid = call_id(item)
+            if cid is None or cid in seen_calls:
+                continue
+            seen_calls[cid] = CALL_OUTPUT_TYPES[item["type"]]
+            kept.append(dict(item))
+        elif is_tool_output(item):
+            cid = call_id(item)
+            if cid is None or cid in answered or seen_calls.get(cid) != item.get("type"):
+                continue
+            answered.add(cid)
+            kept.append(dict(item))
+        else:
+            kept.append(dict(item))
+
+    result: list[Item] = []
+    pending: list[Item] = []  # synthetic outputs waiting for the end of the current run of calls
+    for item in kept:
+        if not is_tool_call(item) and pending:
+            result.extend(pending)
+            pending = []
+        result.append(item)
+        if is_tool_call(item) and call_id(item) not in answered:
+            pending.append(_synthetic_output(item))
+    result.extend(pending)
+    return result
+
+
+def unpaired_call_ids(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The call ids of calls in `items` that no output in `items` answers (after them)."""
+    calls: set[str] = set()
+    answered: set[str] = set()
+    for item in items:
+        cid = call_id(item)
+        if cid is None:
+            continue
+        if is_tool_call(item):
+            calls.add(cid)
+        elif is_tool_output(item) and cid in calls:
+            answered.add(cid)
+    return calls - answered
+
+
+def detach_unreasoned_calls(items: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """`items` with the item `id` removed from every tool call not preceded by its response's reasoning.
+
+    A call counts as reasoned when the item right before it is a reasoning item or another reasoned call
+    (calls of one response follow its reasoning in a run). Only the `id` goes: the API pairs outputs by
+    `call_id`, and a call without an `id` is not tied to a reasoning item it would require.
+    """
+    result: list[Item] = []
+    reasoned = False
+    for item in items:
+        copy = dict(item)
+        if is_tool_call(item):
+            if not reasoned:
+                copy.pop("id", None)
+        else:
+            reasoned = item.get("type") == "reasoning"
+        result.append(copy)
+    return result

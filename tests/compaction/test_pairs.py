@@ -1,0 +1,101 @@
+"""Tool call / output pairing, restored after interrupts and cuts (an API invariant)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.compaction.items import call_id, is_tool_call, is_tool_output
+from server.compaction.pairs import detach_unreasoned_calls, ensure_call_output_pairs, unpaired_call_ids
+
+from .factories import assistant, call, output, reasoning, user
+
+
+def test_a_paired_history_is_left_unchanged() -> None:
+    history = [user("go"), reasoning(), call("c1"), output("c1"), assistant("done")]
+    assert ensure_call_output_pairs(history) == history
+
+
+def test_a_call_without_output_is_answered_aborted() -> None:
+    fixed = ensure_call_output_pairs([user("go"), call("c1")])
+    assert fixed == [user("go"), call("c1"), {"type": "function_call_output", "call_id": "c1", "output": "aborted"}]
+
+
+def test_synthetic_outputs_come_after_the_run_of_calls_issued_together() -> None:
+    fixed = ensure_call_output_pairs([reasoning(), call("c1"), call("c2"), output("c2")])
+    assert [item["type"] for item in fixed] == [
+        "reasoning",
+        "function_call",
+        "function_call",
+        "function_call_output",
+        "function_call_output",
+    ]
+    assert [call_id(item) for item in fixed[3:]] == ["c1", "c2"]
+
+
+def test_an_output_whose_call_is_missing_is_dropped() -> None:
+    assert ensure_call_output_pairs([user("go"), output("ghost")]) == [user("go")]
+
+
+def test_an_output_before_its_call_or_a_second_output_is_dropped() -> None:
+    fixed = ensure_call_output_pairs([output("c1"), call("c1"), output("c1", "first"), output("c1", "second")])
+    assert fixed == [call("c1"), output("c1", "first")]
+
+
+def test_a_custom_tool_call_is_answered_with_a_custom_tool_output() -> None:
+    fixed = ensure_call_output_pairs([{"type": "custom_tool_call", "call_id": "k", "name": "apply_patch", "input": ""}])
+    assert fixed[-1] == {"type": "custom_tool_call_output", "call_id": "k", "output": "aborted"}
+
+
+def test_the_input_list_is_not_mutated() -> None:
+    history = [call("c1")]
+    ensure_call_output_pairs(history)
+    assert history == [call("c1")]
+
+
+def test_a_call_keeps_its_id_only_behind_its_reasoning() -> None:
+    items = [reasoning(), call("c1", item_id="fc_1"), call("c2", item_id="fc_2"), user("u"), call("c3", item_id="fc_3")]
+    detached = detach_unreasoned_calls(items)
+    assert detached[1]["id"] == "fc_1" and detached[2]["id"] == "fc_2"
+    assert "id" not in detached[4]
+    assert items[4]["id"] == "fc_3"
+
+
+_ids = st.sampled_from(["a", "b", "c", "d"])
+_items: st.SearchStrategy[dict[str, Any]] = st.one_of(
+    _ids.map(call),
+    _ids.map(output),
+    _ids.map(lambda cid: {"type": "custom_tool_call", "call_id": cid, "name": "t", "input": ""}),
+    _ids.map(lambda cid: {"type": "custom_tool_call_output", "call_id": cid, "output": "x"}),
+    st.just(user("u")),
+    st.just(reasoning()),
+)
+
+
+@given(st.lists(_items, max_size=12))
+def test_the_result_is_always_paired_with_each_call_answered_once_after_it(items: list[dict[str, Any]]) -> None:
+    fixed = ensure_call_output_pairs(items)
+    assert unpaired_call_ids(fixed) == set()
+    calls_seen: dict[str, str] = {}
+    answered: set[str] = set()
+    for item in fixed:
+        cid = call_id(item)
+        assert cid is not None or not (is_tool_call(item) or is_tool_output(item))
+        if is_tool_call(item):
+            assert cid not in calls_seen
+            calls_seen[str(cid)] = item["type"]
+        elif is_tool_output(item):
+            assert cid in calls_seen and cid not in answered
+            assert item["type"] == {"function_call": "function_call_output"}.get(
+                calls_seen[str(cid)], "custom_tool_call_output"
+            )
+            answered.add(str(cid))
+    assert answered == set(calls_seen)
+
+
+@given(st.lists(_items, max_size=12))
+def test_pairing_is_idempotent(items: list[dict[str, Any]]) -> None:
+    once = ensure_call_output_pairs(items)
+    assert ensure_call_output_pairs(once) == once
