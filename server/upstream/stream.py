@@ -1,0 +1,141 @@
+"""One open `/responses` stream: bytes → SSE lines → typed events, with the idle timeout and terminal mapping.
+
+Contract: iterate an `EventStream` for `StreamEvent`s. It ends right after yielding `ResponseCompleted`.
+`response.failed`, an `error` event and `response.incomplete` are raised as their `UpstreamError`s (see
+`mapping.py`), never yielded. A connection that breaks raises `StreamDisconnected`; a stream that ends (EOF or
+`[DONE]`) without `response.completed` raises `StreamDisconnected("stream closed before response.completed")`;
+no line for `stream_idle_timeout_ms` raises `IdleTimeout`. Unknown event types are skipped (logged at debug);
+a malformed `data` payload is skipped with a warning — the authoritative `output_item.done` carries the full
+item, so a lost delta costs nothing, and a lost terminal event still surfaces as a disconnect.
+
+This layer never retries: once events have flowed, only the turn loop knows which partial items to keep,
+so it decides whether to open a new stream (up to `stream_max_retries`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+import anyio
+import httpx
+
+from server.upstream.errors import IdleTimeout, ResponseIncomplete, StreamDisconnected, redact
+from server.upstream.events import (
+    ErrorEvent,
+    MalformedEvent,
+    ResponseCompleted,
+    ResponseFailedEvent,
+    ResponseIncompleteEvent,
+    StreamEvent,
+    UnknownEvent,
+    decode_event,
+)
+from server.upstream.mapping import failed_response_error
+from server.upstream.sse import SseParser
+
+__all__ = ["EventStream"]
+
+logger = logging.getLogger(__name__)
+
+
+class EventStream:
+    """An open response stream. Async-iterate it once; `ResponsesClient.stream` closes it on exit.
+
+    `headers` are the response headers (e.g. `x-codex-turn-state`, `openai-model`); `request_id` is the
+    server's `x-request-id` when it sent one, else the id this client sent.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        idle_timeout: float,
+        secrets: Sequence[str],
+        request_id: str,
+        compressed: bool,
+    ) -> None:
+        self.headers = response.headers
+        self.status_code = response.status_code
+        self.request_id = response.headers.get("x-request-id", request_id)
+        self.compressed = compressed
+        self.malformed_events = 0
+        self._response = response
+        self._idle_timeout = idle_timeout
+        self._secrets = tuple(secrets)
+        self._events = self._generate()
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection. Safe to call twice and while being cancelled."""
+        with anyio.CancelScope(shield=True):
+            await self._events.aclose()
+            await self._response.aclose()
+
+    async def _next_line(self, lines: AsyncIterator[str]) -> str | None:
+        try:
+            with anyio.fail_after(self._idle_timeout):
+                return await anext(lines)
+        except StopAsyncIteration:
+            return None
+        except (TimeoutError, httpx.ReadTimeout):
+            raise IdleTimeout(f"idle timeout waiting for SSE ({self._idle_timeout:g}s without data)") from None
+        except httpx.HTTPError as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
+            raise StreamDisconnected(f"stream disconnected before completion: {detail}") from exc
+
+    async def _generate(self) -> AsyncGenerator[StreamEvent, None]:
+        parser = SseParser()
+        lines = self._response.aiter_lines()
+        try:
+            while (line := await self._next_line(lines)) is not None:
+                message = parser.feed(line)
+                if message is None:
+                    continue
+                if message.done:
+                    break
+                try:
+                    event = decode_event(message.data)
+                except MalformedEvent as exc:
+                    self.malformed_events += 1
+                    logger.warning(
+                        "skipping malformed SSE event (request %s, %d bytes): %s",
+                        self.request_id,
+                        len(message.data),
+                        exc,
+                    )
+                    continue
+                if isinstance(event, ResponseCompleted):
+                    yield event
+                    return
+                self._raise_if_terminal(event)
+                if isinstance(event, UnknownEvent):
+                    logger.debug("skipping unmodelled event type %s", event.type)
+                    continue
+                yield event
+        finally:
+            await _close_quietly(lines)
+        if parser.pending:
+            logger.debug("stream %s ended inside an unterminated SSE message", self.request_id)
+        raise StreamDisconnected("stream closed before response.completed")
+
+    def _raise_if_terminal(self, event: StreamEvent) -> None:
+        if isinstance(event, ResponseFailedEvent):
+            raise failed_response_error(event.response.error, secrets=self._secrets)
+        if isinstance(event, ErrorEvent):
+            raise failed_response_error(event.fields(), secrets=self._secrets)
+        if isinstance(event, ResponseIncompleteEvent):
+            details = event.response.incomplete_details
+            raise ResponseIncomplete(details.reason if details else None)
+
+
+async def _close_quietly(lines: AsyncIterator[str]) -> None:
+    aclose = getattr(lines, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await aclose()
+            except httpx.HTTPError:
+                pass  # the connection is already broken; the caller is raising the reason
