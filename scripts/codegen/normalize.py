@@ -402,7 +402,7 @@ class _Builder:
             case ListT() | TupleT():
                 return [("array", None)]
             case DictT():
-                return [("object", "dict")]
+                return [("object", render(t, set()))]
             case UnionT(members):
                 return [leaf for m in members for leaf in self._leaves(m, seen)]
             case Named(name) if name in self.structs:

@@ -11,7 +11,7 @@ from types import ModuleType
 import msgspec
 import pytest
 
-from .conftest import FIXTURE_SCHEMA, ROOT
+from .conftest import FIXTURE_SCHEMA, ROOT, import_generated, write_schema
 
 FILES = ("__init__.py", "types.py", "methods.py", "bundle.json")
 
@@ -88,3 +88,12 @@ def test_generated_code_is_already_ruff_formatted_and_lint_clean(fixture_out: Pa
     subprocess.run(
         [*ruff, "check", *options, "--select", rules + ",I", *real], check=True, capture_output=True, cwd=ROOT
     )
+
+
+def test_descriptions_with_quotes_and_backslashes_become_exact_docstrings(gen: ModuleType, tmp_path: Path) -> None:
+    nasty = 'Ends with a "quote" and has \\ a backslash, """triple quotes""", and a very long line ' + "x " * 80 + '"'
+    schema_dir = write_schema(tmp_path / "schema", {"a.json": {"Foo": {"type": "object", "description": nasty}}})
+    assert gen.main(["--schema-dir", str(schema_dir), "--out-dir", str(tmp_path / "out")]) == 0
+    types_, _ = import_generated(tmp_path / "out")
+    assert " ".join(types_.Foo.__doc__.split()) == " ".join(nasty.split())
+    assert max(len(line) for line in (tmp_path / "out" / "types.py").read_text().splitlines()) <= 120

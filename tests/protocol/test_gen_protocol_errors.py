@@ -44,6 +44,7 @@ REF = {name: {"$ref": f"#/$defs/{name}"} for name in ("A", "B", "X", "X2", "Y", 
             {"oneOf": [REF["A"], {"type": "object", "additionalProperties": True}]},
             "union has two untagged object members (A, dict[str, Any])",
         ),
+        ({"oneOf": [REF["Map"], {"type": "object"}]}, "union has two untagged object members (Map, dict[str, Any])"),
         ({"oneOf": [REF["Kind"], {"type": "string"}]}, "union has two string members (str, Kind)"),
         ({"type": ["string", "integer"], "enum": ["a", 1]}, None),  # a mixed Literal is one member: fine
         ({"oneOf": [{"type": "array", "items": REF["A"]}, {"type": "array"}]}, "union has two array members"),
@@ -180,3 +181,19 @@ def test_every_problem_is_reported_in_one_run(
 ) -> None:
     err = run(gen, tmp_path, capsys, {"a.json": {"A": {**OBJ_A, "title": "Z"}, "B": {"$ref": "#/$defs/Nope"}}})
     assert "title 'Z'" in err and "'#/$defs/Nope' does not resolve" in err and "2 problem(s)" in err
+
+
+def test_dry_run_import_reports_a_type_msgspec_rejects_with_its_origin(gen: ModuleType) -> None:
+    """The safety net behind the union checks: generated text is imported and decoded in memory before writing."""
+    from codegen.ir import AliasDef, Named, Origin, Protocol, UnionT
+    from codegen.verify import verify
+
+    source = (
+        "from __future__ import annotations\nimport msgspec\n"
+        "class A(msgspec.Struct):\n    a: int\n"
+        "class B(msgspec.Struct):\n    b: int\n"
+        "Bad = A | B\n"
+    )
+    bad = AliasDef("Bad", None, UnionT((Named("A"), Named("B"))), Origin("schema/x.json", "$defs/Bad"))
+    problems = verify(Protocol(structs={}, aliases={"Bad": bad}, groups=()), source, "")
+    assert len(problems) == 1 and problems[0].startswith("schema/x.json: $defs/Bad: msgspec rejects the generated Bad")
