@@ -594,6 +594,7 @@ SERVER_MESSAGES = [
                 "error": {
                     "message": "Reconnecting... 2/5",
                     "additionalDetails": "stream closed",
+                    "misalignment": None,
                     "codexErrorInfo": {"responseStreamDisconnected": {"httpStatusCode": None}},
                 },
             },
@@ -613,6 +614,7 @@ SERVER_MESSAGES = [
                         "message": "context window exceeded",
                         "codexErrorInfo": "contextWindowExceeded",
                         "additionalDetails": None,
+                        "misalignment": None,
                     },
                 ),
             },
@@ -737,6 +739,36 @@ def test_real_shaped_messages_validate_against_their_union(union: str, message: 
 @pytest.mark.parametrize(("method", "result"), RESULTS, ids=lambda v: v if isinstance(v, str) else "")
 def test_real_shaped_results_validate_against_x_response(method: str, result: dict[str, Any]) -> None:
     assert _errors(_response_type(method), result) == []
+
+
+OBSERVED = Path(__file__).parent / "fixtures" / "codex-0.163.0-observed.jsonl"
+
+
+def _observed() -> list[dict[str, Any]]:
+    return [msgspec.json.decode(line) for line in OBSERVED.read_bytes().splitlines() if line.strip()]
+
+
+def _observed_id(record: dict[str, Any]) -> str:
+    if record["kind"] == "response":
+        return f"result:{record['method']}"
+    message = record["message"]
+    item = (
+        (message.get("params") or {}).get("item", {}).get("type") if isinstance(message.get("params"), dict) else None
+    )
+    return f"{message.get('method')}{':' + item if item else ''}"
+
+
+@pytest.mark.parametrize("record", _observed(), ids=_observed_id)
+def test_messages_observed_from_the_real_codex_binary_validate(record: dict[str, Any]) -> None:
+    """Recorded from codex 0.163.0 app-server driven offline against a scripted local model: one message of each
+    kind (client requests it accepted, its results, notifications and server requests, every item type seen)."""
+    if record["kind"] == "response":
+        assert _errors(_response_type(record["method"]), record["result"]) == []
+        return
+    message = record["message"]
+    sender = "Server" if record["from"] == "server" else "Client"
+    union = sender + ("Request" if "id" in message else "Notification")
+    assert _errors(union, message) == []
 
 
 def test_a_thread_missing_a_null_key_is_rejected() -> None:
