@@ -51,13 +51,17 @@ class ErrorObject(msgspec.Struct, omit_defaults=True):
 
 
 class Envelope(msgspec.Struct):
-    """Any inbound message, before classification. Unknown keys (``jsonrpc``, ``trace``) are ignored."""
+    """Any inbound JSON object, before classification. Unknown keys (``jsonrpc``, ``trace``) are ignored.
 
-    id: RequestId | None | UnsetType = UNSET
-    method: str | UnsetType = UNSET
+    Members are loosely typed on purpose: a request with a malformed extra member still has an id to answer,
+    so the types of ``id``, ``method`` and ``error`` are checked while classifying, not while decoding.
+    """
+
+    id: Any = UNSET
+    method: Any = UNSET
     params: msgspec.Raw | UnsetType = UNSET
     result: msgspec.Raw | UnsetType = UNSET
-    error: ErrorObject | UnsetType = UNSET
+    error: Any = UNSET
 
 
 class Request(msgspec.Struct, omit_defaults=True):

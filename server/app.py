@@ -2,6 +2,8 @@
 
 ``serve(settings, transport)`` runs the daemon on any transport until the peer's EOF and is what the
 in-memory test harness drives; ``run_stdio(settings)`` is the process entry point (stdio, signals, logging).
+Shutdown order on EOF or a signal: running turns end as interrupted and are persisted, pending server→client
+requests fail, in-flight requests get a bounded grace, then everything is cancelled and the store closed.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -18,6 +21,10 @@ from .handlers import register_all
 from .logs import configure_logging
 from .rpc.connection import Connection
 from .rpc.router import Router
+from .sessions.actor import SessionDeps
+from .sessions.registry import SessionRegistry
+from .sessions.service import Sessions
+from .store import SqliteStore
 from .transport import Transport
 from .transport.stdio import stdio_transport
 
@@ -31,20 +38,42 @@ class App:
     """What handlers reach: settings and the long-lived services."""
 
     settings: Settings
+    sessions: Sessions = field(init=False)
     version: str = __version__
     connections: list[Connection] = field(default_factory=list)
 
+    async def broadcast(self, method: str, params: Any) -> None:
+        """Send a notification to every initialized connection (e.g. ``thread/name/updated``)."""
+        for conn in list(self.connections):
+            if conn.initialize_answered and not conn.closed:
+                await conn.notify(method, params)
+
     async def shutdown(self) -> None:
-        """Stop cleanly after the peer's EOF or a signal."""
+        await self.sessions.registry.shutdown()
+
+
+def _unload_delay(settings: Settings) -> float:
+    value = settings.get("thread_idle_unload_seconds", 1800)
+    return float(value) if isinstance(value, int | float) and value >= 0 else 1800.0
 
 
 async def serve(settings: Settings, transport: Transport) -> None:
     app = App(settings)
-    router = Router()
-    register_all(router, app)
-    conn = Connection(transport, router, on_eof=app.shutdown)
-    app.connections.append(conn)
-    await conn.run()
+    async with SqliteStore.open(settings.home) as store, anyio.create_task_group() as tg:
+        registry = SessionRegistry()
+        await tg.start(registry.run)
+        deps = SessionDeps(store=store, broadcast=app.broadcast, unload_delay=_unload_delay(settings))
+        app.sessions = Sessions(settings, store, registry, deps, __version__)
+        router = Router()
+        register_all(router, app)
+        conn = Connection(transport, router, on_eof=app.shutdown)
+        app.connections.append(conn)
+        try:
+            await conn.run()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await registry.shutdown()
+            tg.cancel_scope.cancel()
 
 
 async def _serve_stdio(settings: Settings) -> None:

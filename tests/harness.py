@@ -50,7 +50,7 @@ class SchemaWitness:
                 message = msgspec.json.decode(line)
             except msgspec.DecodeError:
                 continue
-            if isinstance(message, dict) and "method" in message and "id" in message:
+            if isinstance(message, dict) and isinstance(message.get("id"), int | str) and "method" in message:
                 self.sent_methods[message["id"]] = message["method"]
 
     def incoming(self, message: dict[str, Any]) -> None:
@@ -62,7 +62,8 @@ class SchemaWitness:
         elif "error" in message:
             self._check("JSONRPCError", message)
         else:
-            method = self.sent_methods.get(message.get("id"))
+            rid = message.get("id")
+            method = self.sent_methods.get(rid) if isinstance(rid, int | str) else None
             type_name = self._responses.get(method or "")
             if type_name is None:
                 self.violations.append(f"response to unknown request id {message.get('id')!r}: {message}")

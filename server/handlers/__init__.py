@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import initialize
+from . import config, initialize, threads
 
 if TYPE_CHECKING:
     from ..app import App
@@ -18,3 +18,5 @@ __all__ = ["register_all"]
 
 def register_all(router: Router, app: App) -> None:
     initialize.register(router, app)
+    config.register(router, app)
+    threads.register(router, app)

@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from protocol._generated.methods import ClientMethod, ClientNotificationMethod
+from protocol._generated.methods import SERVER_NOTIFICATIONS, ClientMethod, ClientNotificationMethod
 from protocol.codec import decode_envelope, encode_line
 from protocol.jsonrpc import (
     INTERNAL_ERROR,
@@ -51,6 +51,11 @@ class RequestContext:
     connection: Connection
     request_id: RequestId
     method: str
+    _after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def after_response(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` once the success response is queued (e.g. ``thread/started`` follows its response)."""
+        self._after.append(action)
 
 
 @dataclass(slots=True)
@@ -95,20 +100,23 @@ class Connection:
     async def run(self) -> None:
         """Serve until the peer's EOF, then shut down in order (pending requests, hook, grace, cancel)."""
         queue_send, queue_recv = anyio.create_memory_object_stream[Envelope](self._queue_size)
+        drained = anyio.Event()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._dispatch, queue_recv, tg)
+            tg.start_soon(self._dispatch, queue_recv, tg, drained)
             with queue_send:
                 async for frame in self._transport.inbound:
-                    await self._on_frame(frame, queue_send, tg)
+                    await self._on_frame(frame, queue_send)
+            # EOF: nobody can answer us any more; requests already read still get their answers (bounded).
             self.closed = True
             self._fail_pending()
+            with anyio.move_on_after(self._eof_grace):
+                await drained.wait()
+                await self._idle.wait()
             if self._on_eof is not None:
                 await self._on_eof()
-            with anyio.move_on_after(self._eof_grace):
-                await self._idle.wait()
             tg.cancel_scope.cancel()
 
-    async def _on_frame(self, frame: bytes | FrameTooLarge, queue: MemoryObjectSendStream[Envelope], tg: TaskGroup) -> None:
+    async def _on_frame(self, frame: bytes | FrameTooLarge, queue: MemoryObjectSendStream[Envelope]) -> None:
         if isinstance(frame, FrameTooLarge):
             await self._send_error(None, INVALID_REQUEST, f"Invalid request: frame exceeds the {frame.limit} byte limit")
             return
@@ -121,14 +129,15 @@ class Connection:
             logger.info("unparseable line skipped: %s", exc)
             await self._send_error(None, PARSE_ERROR, f"Parse error: {exc}")
             return
-        if isinstance(env.method, str) and isinstance(env.id, int | str):
+        has_id = _is_request_id(env.id)
+        if isinstance(env.method, str) and has_id:
             await self._on_request(env, queue)
         elif isinstance(env.method, str) and env.id is msgspec.UNSET:
             self._on_notification(env.method)
-        elif env.method is msgspec.UNSET and isinstance(env.id, int | str):
+        elif env.method is msgspec.UNSET and has_id:
             self._on_response(env)
         else:
-            rid = env.id if isinstance(env.id, int | str) else None
+            rid = env.id if has_id else None
             await self._send_error(rid, INVALID_REQUEST, "Invalid request: not a request, notification or response")
 
     async def _on_request(self, env: Envelope, queue: MemoryObjectSendStream[Envelope]) -> None:
@@ -157,19 +166,24 @@ class Connection:
         if pending is None:
             logger.warning("reply to unknown or abandoned server request %r dropped", env.id)
             return
-        if isinstance(env.error, ErrorObject):
-            pending.error = RemoteError(env.error.code, env.error.message, env.error.data)
+        if env.error is not msgspec.UNSET:
+            error = env.error if isinstance(env.error, dict) else {}
+            code = error.get("code") if isinstance(error.get("code"), int) else INTERNAL_ERROR
+            pending.error = RemoteError(code, str(error.get("message", "malformed error reply")), error.get("data"))
         elif isinstance(env.result, msgspec.Raw):
             pending.result = env.result
         else:
             pending.error = RemoteError(INVALID_REQUEST, "reply carries neither result nor error")
         pending.done.set()
 
-    async def _dispatch(self, queue, tg: TaskGroup) -> None:  # type: ignore[no-untyped-def]
-        async with queue:
-            async for env in queue:
-                await self._inflight.acquire()
-                tg.start_soon(self._run_handler, env)
+    async def _dispatch(self, queue: MemoryObjectReceiveStream[Envelope], tg: TaskGroup, drained: anyio.Event) -> None:
+        try:
+            async with queue:
+                async for env in queue:
+                    await self._inflight.acquire()
+                    tg.start_soon(self._run_handler, env)
+        finally:
+            drained.set()
 
     async def _run_handler(self, env: Envelope) -> None:
         try:
@@ -185,15 +199,22 @@ class Connection:
         self._idle = anyio.Event() if self._active_handlers == 1 else self._idle
         try:
             ctx = RequestContext(self, env.id, env.method)
+            ok = False
             try:
                 result = await self._router.call(ctx, env.method, env.params)
                 frame = encode_line(Response(env.id, {} if result is None else result))
+                ok = True
             except ThreadlineError as exc:
                 frame = encode_line(ErrorResponse(env.id, _error_object(exc.code, exc.message, exc.data)))
             except Exception:
                 logger.exception("handler for %r raised", env.method)
                 frame = encode_line(ErrorResponse(env.id, ErrorObject(INTERNAL_ERROR, "Internal error")))
             await self.send_frame(frame)
+            for action in ctx._after if ok else ():
+                try:
+                    await action()
+                except Exception:
+                    logger.exception("post-response action of %r raised", env.method)
         finally:
             self._active_handlers -= 1
             if self._active_handlers == 0:
@@ -208,8 +229,11 @@ class Connection:
             logger.debug("outbound closed; frame dropped")
 
     async def notify(self, method: str, params: Any) -> None:
-        """Send a notification unless this connection opted out of ``method``."""
+        """Send a notification unless this connection opted out of ``method`` or it needs the experimental API."""
         if method in self.opt_out:
+            return
+        spec = SERVER_NOTIFICATIONS.get(method)
+        if spec is not None and spec.experimental and not self.experimental_api:
             return
         await self.send_frame(encode_line(Notification(method, params)))
 
@@ -242,6 +266,11 @@ class Connection:
 
     async def _send_error(self, rid: RequestId | None, code: int, message: str, data: Any = None) -> None:
         await self.send_frame(encode_line(ErrorResponse(rid, _error_object(code, message, data))))
+
+
+def _is_request_id(value: object) -> bool:
+    """Ids are strings or integers (JSON ``true`` decodes to a bool, which is not an id)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _error_object(code: int, message: str, data: Any) -> ErrorObject:

@@ -2,15 +2,18 @@
 
 While serving, fd 1 is pointed at stderr (and ``sys.stdout`` with it) so a stray ``print`` or a child
 process cannot corrupt the wire; only the single writer task writes the saved wire descriptor. Blocking
-reads and writes run in worker threads: a client that stops reading blocks the writer, which fills the
-bounded outbound buffer, which makes producers wait (backpressure, not memory growth).
+reads and writes run in two daemon threads (a thread blocked on a pipe must never keep the process alive
+after shutdown): a client that stops reading blocks the writer, which fills the bounded outbound buffer,
+which makes producers wait (backpressure, not memory growth).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,14 +62,27 @@ async def stdio_transport(
 
 
 async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge], max_frame: int) -> None:
-    splitter = LineSplitter(max_frame)
-    with send:
+    token = anyio.lowlevel.current_token()
+    chunk_send, chunk_recv = anyio.create_memory_object_stream[bytes](4)
+
+    def read_blocking() -> None:
         while True:
             try:
-                chunk = await anyio.to_thread.run_sync(os.read, fd, _READ_SIZE, abandon_on_cancel=True)
+                chunk = os.read(fd, _READ_SIZE)
             except OSError as exc:
                 logger.warning("stdin read failed: %s", exc)
-                break
+                chunk = b""
+            try:
+                anyio.from_thread.run(chunk_send.send, chunk, token=token)
+            except Exception:  # the loop is gone or the stream closed: we are shutting down
+                return
+            if not chunk:
+                return
+
+    threading.Thread(target=read_blocking, name="threadline-stdin", daemon=True).start()
+    splitter = LineSplitter(max_frame)
+    with send, chunk_recv:
+        async for chunk in chunk_recv:
             if not chunk:
                 break
             for frame in splitter.feed(chunk):
@@ -76,6 +92,36 @@ async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge
     logger.debug("stdin reached EOF")
 
 
+class _BlockingWriter:
+    """Writes on a daemon thread; ``write`` awaits completion without tying up anyio's worker pool."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._token = anyio.lowlevel.current_token()
+        self._jobs: queue.SimpleQueue[tuple[bytes, anyio.Event, list[OSError]]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="threadline-stdout", daemon=True).start()
+
+    async def write(self, data: bytes) -> None:
+        done = anyio.Event()
+        errors: list[OSError] = []
+        self._jobs.put((data, done, errors))
+        await done.wait()
+        if errors:
+            raise errors[0]
+
+    def _run(self) -> None:
+        while True:
+            data, done, errors = self._jobs.get()
+            try:
+                _write_all(self._fd, data)
+            except OSError as exc:
+                errors.append(exc)
+            try:
+                anyio.from_thread.run_sync(done.set, token=self._token)
+            except Exception:
+                return
+
+
 async def _write_loop(
     fd: int,
     recv: MemoryObjectReceiveStream[bytes],
@@ -83,6 +129,7 @@ async def _write_loop(
     done: anyio.Event,
 ) -> None:
     broken = False
+    writer = _BlockingWriter(fd)
     try:
         with recv:
             async for frame in recv:
@@ -98,7 +145,7 @@ async def _write_loop(
                 if broken:
                     continue  # keep draining so producers never block on a dead peer
                 try:
-                    await anyio.to_thread.run_sync(_write_all, fd, b"".join(batch))
+                    await writer.write(b"".join(batch))
                 except OSError as exc:
                     logger.warning("stdout closed by the client (%s); shutting down", exc)
                     broken = True

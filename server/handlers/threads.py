@@ -1,0 +1,103 @@
+"""Thread method handlers: thin adapters from decoded params to ``server.sessions``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from protocol._generated.methods import ClientMethod as M
+from protocol._generated.types import (
+    ThreadArchiveParams,
+    ThreadArchiveResponse,
+    ThreadForkParams,
+    ThreadForkResponse,
+    ThreadItemsListParams,
+    ThreadItemsListResponse,
+    ThreadListParams,
+    ThreadListResponse,
+    ThreadLoadedListParams,
+    ThreadLoadedListResponse,
+    ThreadReadParams,
+    ThreadReadResponse,
+    ThreadResumeParams,
+    ThreadResumeResponse,
+    ThreadRevertParams,
+    ThreadRevertResponse,
+    ThreadSetNameParams,
+    ThreadSetNameResponse,
+    ThreadStartParams,
+    ThreadStartResponse,
+    ThreadTurnsListParams,
+    ThreadTurnsListResponse,
+    ThreadUnarchiveParams,
+    ThreadUnarchiveResponse,
+    ThreadUnsubscribeParams,
+    ThreadUnsubscribeResponse,
+)
+
+from ..sessions import browse, lifecycle, manage
+
+if TYPE_CHECKING:
+    from ..app import App
+    from ..rpc.connection import RequestContext
+    from ..rpc.router import Router
+
+__all__ = ["register"]
+
+
+def register(router: Router, app: App) -> None:
+    async def start(ctx: RequestContext, params: ThreadStartParams) -> ThreadStartResponse:
+        result, after = await lifecycle.start_thread(app.sessions, params, ctx.connection, ctx.connection.client_name)
+        ctx.after_response(after)
+        return result
+
+    async def resume(ctx: RequestContext, params: ThreadResumeParams) -> ThreadResumeResponse:
+        return await lifecycle.resume_thread(app.sessions, params, ctx.connection)
+
+    async def fork(ctx: RequestContext, params: ThreadForkParams) -> ThreadForkResponse:
+        result, after = await lifecycle.fork_thread(app.sessions, params, ctx.connection, ctx.connection.client_name)
+        ctx.after_response(after)
+        return result
+
+    async def list_(ctx: RequestContext, params: ThreadListParams) -> ThreadListResponse:
+        return await browse.list_threads(app.sessions, params)
+
+    async def read(ctx: RequestContext, params: ThreadReadParams) -> ThreadReadResponse:
+        return await browse.read_thread(app.sessions, params)
+
+    async def loaded(ctx: RequestContext, params: ThreadLoadedListParams) -> ThreadLoadedListResponse:
+        return await browse.list_loaded(app.sessions, params)
+
+    async def turns(ctx: RequestContext, params: ThreadTurnsListParams) -> ThreadTurnsListResponse:
+        return await browse.list_turns(app.sessions, params)
+
+    async def items(ctx: RequestContext, params: ThreadItemsListParams) -> ThreadItemsListResponse:
+        return await browse.list_items(app.sessions, params)
+
+    async def archive(ctx: RequestContext, params: ThreadArchiveParams) -> ThreadArchiveResponse:
+        ctx.after_response(await manage.archive(app.sessions, params.thread_id, ctx.connection))
+        return ThreadArchiveResponse()
+
+    async def unarchive(ctx: RequestContext, params: ThreadUnarchiveParams) -> ThreadUnarchiveResponse:
+        result, after = await manage.unarchive(app.sessions, params.thread_id, ctx.connection)
+        ctx.after_response(after)
+        return result
+
+    async def set_name(ctx: RequestContext, params: ThreadSetNameParams) -> ThreadSetNameResponse:
+        ctx.after_response(await manage.set_name(app.sessions, params))
+        return ThreadSetNameResponse()
+
+    async def unsubscribe(ctx: RequestContext, params: ThreadUnsubscribeParams) -> ThreadUnsubscribeResponse:
+        return await manage.unsubscribe(app.sessions, params.thread_id, ctx.connection)
+
+    async def revert(ctx: RequestContext, params: ThreadRevertParams) -> ThreadRevertResponse:
+        result, after = await manage.revert(app.sessions, params, ctx.connection)
+        ctx.after_response(after)
+        return result
+
+    for method, handler in [
+        (M.THREAD_START, start), (M.THREAD_RESUME, resume), (M.THREAD_FORK, fork), (M.THREAD_LIST, list_),
+        (M.THREAD_READ, read), (M.THREAD_LOADED_LIST, loaded), (M.THREAD_TURNS_LIST, turns),
+        (M.THREAD_ITEMS_LIST, items), (M.THREAD_ARCHIVE, archive), (M.THREAD_UNARCHIVE, unarchive),
+        (M.THREAD_NAME_SET, set_name), (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
+    ]:
+        router.add(method, handler)

@@ -1,0 +1,189 @@
+"""``ThreadSession``: the actor that owns one loaded thread.
+
+Contract:
+- Work reaches the actor as jobs through a bounded mailbox (full → ``ServerOverloaded``, -32001, at once) and
+  runs one at a time, so the actor is the only writer of its thread's state. A turn runs as a child task under
+  its own cancel scope, so the mailbox stays live while it streams (steer and interrupt get through).
+- A bug inside a job ends this actor only: it is logged, the waiting request gets -32603, an active turn ends
+  with ``turn/completed {failed}``, subscribers see ``thread/status/changed {systemError}``, and the registry
+  drops the session (the next request reloads it from the store). The daemon goes on.
+- With no subscriber and no turn, the thread unloads after ``unload_delay`` seconds, announcing
+  ``thread/status/changed {notLoaded}`` then ``thread/closed`` to every connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import ThreadClosedNotification, ThreadStatus, ThreadStatusChangedNotification
+
+from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
+from ..store.base import ThreadRecord, ThreadStore
+from ..store.batch import WriteBatch
+from .meta import ThreadMeta, decode_meta
+from .peer import ClientPeer, Subscribers
+from .reply import Reply
+from .views import IDLE, NOT_LOADED, SYSTEM_ERROR
+
+if TYPE_CHECKING:
+    from .turn import ActiveTurn
+
+__all__ = ["MAILBOX_SIZE", "SessionDeps", "ThreadSession"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAILBOX_SIZE = 32
+
+Broadcast = Callable[[str, Any], Awaitable[None]]
+
+
+@dataclass
+class SessionDeps:
+    """What every session shares: the store, a way to reach every connection, and turn machinery."""
+
+    store: ThreadStore
+    broadcast: Broadcast
+    unload_delay: float = 1800.0
+    turn_services: Any = None  # server.sessions.turn.TurnServices, set by the app
+
+
+@dataclass
+class _Job:
+    fn: Callable[[], Awaitable[Any]]
+    reply: Reply[Any] = field(default_factory=Reply)
+
+
+class ThreadSession:
+    def __init__(self, record: ThreadRecord, deps: SessionDeps, *, meta: ThreadMeta | None = None,
+                 ephemeral: bool = False) -> None:
+        self.thread_id = record.id
+        self.record = record
+        self.meta = meta or decode_meta(record.data)
+        self.ephemeral = ephemeral
+        self.deps = deps
+        self.subscribers = Subscribers()
+        self.status: ThreadStatus = IDLE
+        self.active: ActiveTurn | None = None
+        self.history: list[dict[str, Any]] | None = None  # model-visible, loaded on first turn
+        self._send, self._recv = anyio.create_memory_object_stream[_Job](MAILBOX_SIZE)
+        self._tg: TaskGroup | None = None
+        self._unload_scope: anyio.CancelScope | None = None
+        self.ended = anyio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                task_status.started()
+                with self._recv:
+                    async for job in self._recv:
+                        if not await self._run_job(job):
+                            break
+                tg.cancel_scope.cancel()
+        finally:
+            self._send.close()
+            self.ended.set()
+
+    async def _run_job(self, job: _Job) -> bool:
+        """Run one job; False when a bug means this actor must end."""
+        try:
+            job.reply.set(await job.fn())
+            return True
+        except ThreadlineError as exc:
+            job.reply.fail(exc)
+            return True
+        except Exception as exc:
+            logger.exception("thread %s: actor job failed; ending this session", self.thread_id)
+            job.reply.fail(exc)
+            await self._crash()
+            return False
+
+    async def _crash(self) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            if self.active is not None:
+                await self.active.abort_and_wait("internal error in thread session")
+            await self.set_status(SYSTEM_ERROR)
+
+    async def stop(self) -> None:
+        """End the actor: an active turn is interrupted (and persisted) first."""
+        if self.active is not None:
+            await self.active.abort_and_wait(None)
+        self._send.close()
+        await self.ended.wait()
+
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(fn, *args)
+
+    # -- mailbox ---------------------------------------------------------------------------------------
+
+    async def call(self, fn: Callable[[], Awaitable[T]], *, timeout: float | None = 60) -> T:
+        """Run ``fn`` inside the actor, after the jobs queued before it, and return its result."""
+        job = _Job(fn)
+        try:
+            self._send.send_nowait(job)
+        except anyio.WouldBlock:
+            raise ServerOverloaded() from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise InvalidRequest(f"thread not loaded: {self.thread_id}") from None
+        return await job.reply.wait(timeout)
+
+    # -- state and notifications -----------------------------------------------------------------------
+
+    async def emit(self, method: str, params: Any) -> None:
+        await self.subscribers.notify(method, params)
+
+    async def set_status(self, status: ThreadStatus) -> None:
+        self.status = status
+        await self.emit(N.THREAD_STATUS_CHANGED, ThreadStatusChangedNotification(thread_id=self.thread_id,
+                                                                                   status=status))
+
+    async def persist(self, batch: WriteBatch) -> None:
+        """Commit ``batch`` unless the thread is ephemeral (ephemeral threads never touch disk)."""
+        if not self.ephemeral and len(batch):
+            await self.deps.store.write(batch)
+
+    def subscribe(self, peer: ClientPeer) -> bool:
+        self._cancel_unload()
+        return self.subscribers.add(peer)
+
+    def unsubscribe(self, peer: ClientPeer) -> bool:
+        removed = self.subscribers.remove(peer)
+        self.maybe_schedule_unload()
+        return removed
+
+    def maybe_schedule_unload(self) -> None:
+        if len(self.subscribers) or self.active is not None or self._unload_scope is not None or self._tg is None:
+            return
+        self._unload_scope = anyio.CancelScope()
+        self._tg.start_soon(self._unload_later, self._unload_scope)
+
+    def _cancel_unload(self) -> None:
+        if self._unload_scope is not None:
+            self._unload_scope.cancel()
+            self._unload_scope = None
+
+    async def _unload_later(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            await anyio.sleep(self.deps.unload_delay)
+            await self.call(self._unload)
+
+    async def _unload(self) -> None:
+        if len(self.subscribers) or self.active is not None:
+            self._unload_scope = None
+            return
+        self.status = NOT_LOADED
+        await self.deps.broadcast(N.THREAD_STATUS_CHANGED,
+                                  ThreadStatusChangedNotification(thread_id=self.thread_id, status=NOT_LOADED))
+        await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))
+        self._send.close()

@@ -1,0 +1,167 @@
+"""Read-only thread methods: ``thread/list``, ``thread/read``, ``thread/loaded/list``, ``thread/turns/list``,
+``thread/items/list``.
+
+Listings page through the store with keyset cursors (stable while threads are created); a thread's status is
+its live status when loaded, ``notLoaded`` otherwise. Nothing here loads a session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import UNSET
+
+from protocol._generated.types import (
+    ThreadItemsListAnchor,
+    ThreadItemsListParams,
+    ThreadItemsListResponse,
+    ThreadListParams,
+    ThreadListResponse,
+    ThreadLoadedListParams,
+    ThreadLoadedListResponse,
+    ThreadReadParams,
+    ThreadReadResponse,
+    ThreadTurnsListParams,
+    ThreadTurnsListResponse,
+    Turn,
+)
+
+from ..errors import InvalidParams, InvalidRequest
+from ..store import ThreadQuery
+from .service import Sessions
+from .views import NOT_LOADED, item_entry, thread_view, turn_view
+
+__all__ = ["list_items", "list_loaded", "list_threads", "list_turns", "read_thread"]
+
+DEFAULT_PAGE = 25
+MAX_PAGE = 1000
+INTERACTIVE_SOURCES = ("cli", "vscode", "appServer")
+_SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "recency_at": "updated_at",
+              "section_position": "created_at"}
+
+
+def _limit(value: Any, default: int = DEFAULT_PAGE) -> int:
+    if value is UNSET or value is None:
+        return default
+    if value < 1:
+        raise InvalidParams("limit must be at least 1")
+    return min(int(value), MAX_PAGE)
+
+
+def _opt(value: Any) -> Any:
+    return None if value is UNSET else value
+
+
+async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadListResponse:
+    cwd = _opt(params.cwd)
+    query = ThreadQuery(
+        limit=_limit(params.limit),
+        cursor=_opt(params.cursor),
+        sort_key=_SORT_KEYS[_opt(params.sort_key) or "created_at"],  # type: ignore[arg-type]
+        direction=_opt(params.sort_direction) or "desc",
+        archived=params.archived is True,
+        cwds=(cwd,) if isinstance(cwd, str) else tuple(cwd or ()),
+        model_providers=tuple(_opt(params.model_providers) or ()),
+        source_kinds=tuple(_opt(params.source_kinds) or INTERACTIVE_SOURCES),
+        search_term=_opt(params.search_term) or None,
+        require_turns=True,
+        exclude_ids=tuple(_opt(params.excluded_thread_ids) or ()),
+    )
+    if len(query.exclude_ids) > 100:
+        raise InvalidParams("excludedThreadIds accepts at most 100 ids")
+    if _opt(params.originators):
+        raise InvalidParams("originators filtering is only available on hosted runtimes")
+    with sessions.errors():
+        page = await sessions.store.list_threads(query)
+    data = []
+    for record in page.items:
+        session = sessions.loaded(record.id)
+        data.append(thread_view(session.record if session else record,
+                                status=session.status if session else NOT_LOADED))
+    return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
+
+
+async def read_thread(sessions: Sessions, params: ThreadReadParams) -> ThreadReadResponse:
+    missing = "thread not loaded: {id}"
+    thread_id = sessions.check_id(params.thread_id)
+    session = sessions.loaded(thread_id)
+    if session is not None and session.ephemeral:
+        if params.include_turns:
+            raise InvalidRequest("includeTurns is not supported for ephemeral threads")
+        return ThreadReadResponse(thread=thread_view(session.record, status=session.status, meta=session.meta,
+                                                     ephemeral=True))
+    record = await sessions.record(thread_id, missing=missing)
+    turns: list[Turn] = []
+    if params.include_turns:
+        with sessions.errors(missing):
+            turns = await _turns(sessions, thread_id)
+    status = session.status if session is not None else NOT_LOADED
+    return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns))
+
+
+async def _turns(sessions: Sessions, thread_id: str) -> list[Turn]:
+    out: list[Turn] = []
+    cursor = None
+    while True:
+        page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=MAX_PAGE, direction="asc")
+        items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
+        out.extend(turn_view(t, items.get(t.turn_id, []), "full") for t in page.items)
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+async def list_loaded(sessions: Sessions, params: ThreadLoadedListParams) -> ThreadLoadedListResponse:
+    ids = sorted(sessions.registry.loaded_ids())
+    start = 0
+    cursor = _opt(params.cursor)
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise InvalidParams(f"invalid cursor: {cursor!r}")
+        start = int(cursor)
+    limit = _limit(params.limit, default=len(ids) or 1)
+    page = ids[start:start + limit]
+    nxt = str(start + limit) if start + limit < len(ids) else None
+    return ThreadLoadedListResponse(data=page, next_cursor=nxt)
+
+
+def _not_ephemeral(sessions: Sessions, thread_id: str, method: str) -> None:
+    session = sessions.loaded(thread_id)
+    if session is not None and session.ephemeral:
+        raise InvalidRequest(f"{method} is not supported for ephemeral threads")
+
+
+async def list_turns(sessions: Sessions, params: ThreadTurnsListParams) -> ThreadTurnsListResponse:
+    thread_id = sessions.check_id(params.thread_id)
+    _not_ephemeral(sessions, thread_id, "thread/turns/list")
+    view = _opt(params.items_view) or "summary"
+    with sessions.errors("thread not loaded: {id}"):
+        await sessions.record(thread_id, missing="thread not loaded: {id}")
+        page = await sessions.store.list_turns(thread_id, cursor=_opt(params.cursor), limit=_limit(params.limit),
+                                               direction=_opt(params.sort_direction) or "desc")
+        items = {}
+        if view != "notLoaded":
+            items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
+    data = [turn_view(t, items.get(t.turn_id, []), view) for t in page.items]
+    return ThreadTurnsListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
+
+
+async def list_items(sessions: Sessions, params: ThreadItemsListParams) -> ThreadItemsListResponse:
+    thread_id = sessions.check_id(params.thread_id)
+    _not_ephemeral(sessions, thread_id, "thread/items/list")
+    turn_id = _opt(params.turn_id)
+    cursor = _opt(params.cursor)
+    after_item = None
+    if isinstance(cursor, ThreadItemsListAnchor):
+        if turn_id is None:
+            raise InvalidParams("an item cursor ({type: \"item\"}) needs turnId")
+        after_item, cursor = cursor.item_id, None
+    with sessions.errors("thread not loaded: {id}"):
+        await sessions.record(thread_id, missing="thread not loaded: {id}")
+        if turn_id is not None:
+            await sessions.store.get_turn(thread_id, turn_id)
+        page = await sessions.store.list_items(thread_id, turn_id=turn_id, cursor=cursor, limit=_limit(params.limit),
+                                               direction=_opt(params.sort_direction) or "asc",
+                                               after_item_id=after_item)
+    return ThreadItemsListResponse(data=[item_entry(r) for r in page.items], next_cursor=page.next_cursor,
+                                   backwards_cursor=page.backwards_cursor)

@@ -1,0 +1,232 @@
+"""``thread/start``, ``thread/resume`` and ``thread/fork``: making threads and loading them.
+
+Start persists the thread at once (so ``thread/resume`` always works) unless it is ephemeral; the response
+comes first, then ``thread/started``. Resuming a thread that was not loaded announces
+``thread/status/changed {idle}`` before the response. Forks copy history in the store without touching the
+source; a source turn still running is snapshotted as interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import jsonschema
+import msgspec
+from msgspec import UNSET
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    DynamicToolSpec,
+    FunctionDynamicToolSpec,
+    ThreadForkParams,
+    ThreadForkResponse,
+    ThreadResumeParams,
+    ThreadResumeResponse,
+    ThreadStartedNotification,
+    ThreadStartParams,
+    ThreadStartResponse,
+    ThreadStatusChangedNotification,
+    Turn,
+)
+
+from ..errors import InvalidParams, InvalidRequest
+from ..ids import now_s, uuid7
+from ..store import ThreadRecord, WriteBatch
+from .actor import ThreadSession
+from .meta import ThreadMeta, ThreadSettings, encode_meta, sandbox_policy_for
+from .peer import ClientPeer
+from .service import Sessions
+from .views import IDLE, thread_view, turn_view
+
+__all__ = ["fork_thread", "resume_thread", "start_thread"]
+
+After = Callable[[], Awaitable[None]]
+DEFAULT_MODEL = "gpt-5.1-codex"
+
+
+def _given(value: Any) -> bool:
+    return value is not UNSET and value is not None
+
+
+def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
+    """Every tool's ``inputSchema`` must itself be a valid JSON Schema; the error names the tool."""
+    for tool in tools:
+        functions = [tool] if isinstance(tool, FunctionDynamicToolSpec) else list(tool.tools)
+        for fn in functions:
+            try:
+                jsonschema.Draft202012Validator.check_schema(fn.input_schema)
+            except jsonschema.SchemaError as exc:
+                raise InvalidParams(f"dynamic tool `{fn.name}` has an invalid inputSchema: {exc.message}") from exc
+
+
+def _apply_overrides(settings: ThreadSettings, params: Any) -> ThreadSettings:
+    """Apply the overrides shared by start, resume and fork (a field left out or null keeps its value)."""
+    changes: dict[str, Any] = {}
+    for name in ("model", "model_provider", "service_tier", "approval_policy", "approvals_reviewer",
+                 "base_instructions", "developer_instructions", "personality"):
+        value = getattr(params, name, UNSET)
+        if _given(value):
+            changes[name] = value
+    if _given(getattr(params, "cwd", UNSET)):
+        changes["cwd"] = os.path.abspath(params.cwd)
+    if _given(getattr(params, "sandbox", UNSET)):
+        changes["sandbox"] = sandbox_policy_for(params.sandbox)
+    if _given(getattr(params, "config", UNSET)):
+        changes["config"] = {**settings.config, **params.config}
+    return msgspec.structs.replace(settings, **changes) if changes else settings
+
+
+def _default_settings(sessions: Sessions) -> ThreadSettings:
+    cfg = sessions.settings
+    return ThreadSettings(
+        model=cfg.get("model") or DEFAULT_MODEL,
+        model_provider=cfg.get("model_provider") or "openai",
+        cwd=os.getcwd(),
+        approval_policy=cfg.get("approval_policy") or "on-request",
+        approvals_reviewer=cfg.get("approvals_reviewer") or "user",
+        sandbox=sandbox_policy_for(cfg.get("sandbox_mode") or "read-only"),
+        reasoning_effort=cfg.get("model_reasoning_effort"),
+        reasoning_summary=cfg.get("model_reasoning_summary"),
+        service_tier=cfg.get("service_tier"),
+        developer_instructions=cfg.get("developer_instructions"),
+    )
+
+
+def _response_fields(session: ThreadSession) -> dict[str, Any]:
+    s = session.meta.settings
+    return {"model": s.model, "model_provider": s.model_provider, "service_tier": s.service_tier, "cwd": s.cwd,
+            "approval_policy": s.approval_policy, "approvals_reviewer": s.approvals_reviewer, "sandbox": s.sandbox,
+            "reasoning_effort": s.reasoning_effort, "instruction_sources": [], "disabled_plugin_ids": []}
+
+
+def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = None, preview: str = "") -> ThreadRecord:
+    now = now_s()
+    return ThreadRecord(id=thread_id, created_at=now, updated_at=now, cwd=meta.settings.cwd,
+                        model_provider=meta.settings.model_provider, source_kind="vscode", preview=preview,
+                        forked_from_id=forked_from, data=encode_meta(meta))
+
+
+def _started(session: ThreadSession) -> After:
+    async def announce() -> None:
+        thread = thread_view(session.record, status=session.status, meta=session.meta, ephemeral=session.ephemeral)
+        await session.emit(N.THREAD_STARTED, ThreadStartedNotification(thread=thread))
+
+    return announce
+
+
+async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: ClientPeer,
+                       originator: str | None) -> tuple[ThreadStartResponse, After]:
+    settings = _apply_overrides(_default_settings(sessions), params)
+    if _given(params.dynamic_tools):
+        _check_dynamic_tools(params.dynamic_tools)
+        settings = msgspec.structs.replace(settings, dynamic_tools=list(params.dynamic_tools))
+    if params.experimental_raw_events is True:
+        settings = msgspec.structs.replace(settings, experimental_raw_events=True)
+    thread_id = uuid7()
+    meta = ThreadMeta(session_id=thread_id, cli_version=sessions.version, originator=originator,
+                      thread_source=params.thread_source if _given(params.thread_source) else None, settings=settings)
+    record = _new_record(thread_id, meta)
+    ephemeral = params.ephemeral is True
+    if not ephemeral:
+        await sessions.store.write(WriteBatch(thread_id).create_thread(record))
+    session = ThreadSession(record, sessions.deps, meta=meta, ephemeral=ephemeral)
+    await sessions.registry.start(session)
+    session.subscribe(peer)
+    thread = thread_view(record, status=session.status, meta=meta, ephemeral=ephemeral)
+    return ThreadStartResponse(thread=thread, **_response_fields(session)), _started(session)
+
+
+async def _all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
+    turns = []
+    cursor = None
+    while True:
+        page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=200, direction="asc")
+        items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
+        turns.extend(turn_view(t, items.get(t.turn_id, []), "full") for t in page.items)
+        if page.next_cursor is None:
+            return turns
+        cursor = page.next_cursor
+
+
+async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: ClientPeer) -> ThreadResumeResponse:
+    missing = "no rollout found for thread id {id}"
+    session, newly_loaded = await sessions.load(params.thread_id, missing=missing)
+    if newly_loaded:
+        await peer.notify(N.THREAD_STATUS_CHANGED,
+                          ThreadStatusChangedNotification(thread_id=session.thread_id, status=IDLE))
+
+    async def apply() -> None:
+        updated = _apply_overrides(session.meta.settings, params)
+        if updated is not session.meta.settings:
+            session.meta = msgspec.structs.replace(session.meta, settings=updated)
+            session.record = msgspec.structs.replace(session.record, cwd=updated.cwd,
+                                                     model_provider=updated.model_provider,
+                                                     data=encode_meta(session.meta))
+            await session.persist(WriteBatch(session.thread_id).update_thread(
+                cwd=updated.cwd, model_provider=updated.model_provider, data=session.record.data))
+        session.subscribe(peer)
+
+    await session.call(apply)
+    turns: list[Turn] = []
+    if params.exclude_turns is not True and not session.ephemeral:
+        with sessions.errors(missing):
+            turns = await _all_turns(sessions, session.thread_id)
+    thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
+                         ephemeral=session.ephemeral)
+    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
+                                items_backwards_cursor=None, **_response_fields(session))
+
+
+async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,
+                      originator: str | None) -> tuple[ThreadForkResponse, After]:
+    source_id = sessions.check_id(params.thread_id)
+    source = sessions.loaded(source_id)
+    source_record = await sessions.record(source_id, missing="no rollout found for thread id {id}")
+    active_turn = source.active.turn_id if source is not None and source.active is not None else None
+    last_turn = params.last_turn_id if _given(params.last_turn_id) else None
+    if last_turn is not None and last_turn == active_turn:
+        raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
+    if source is not None and source.ephemeral:
+        raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
+    base = source.meta if source is not None else None
+    from .meta import decode_meta
+
+    base = base or decode_meta(source_record.data)
+    thread_id = uuid7()
+    settings = _apply_overrides(base.settings, params)
+    meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
+                                   settings=settings, token_usage=None)
+    record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
+    ephemeral = params.ephemeral is True
+    history: list[dict[str, Any]] | None = None
+    with sessions.errors("no rollout found for thread id {id}"):
+        if ephemeral:
+            history = [msgspec.json.decode(entry) for entry in await sessions.store.load_history(source_id)]
+        else:
+            record = await sessions.store.fork(source_id, record, last_turn)
+            if active_turn is not None and last_turn is None:
+                await _mark_interrupted(sessions, thread_id, active_turn)
+    session = ThreadSession(record, sessions.deps, meta=meta, ephemeral=ephemeral)
+    session.history = history
+    await sessions.registry.start(session)
+    session.subscribe(peer)
+    turns: list[Turn] = []
+    if params.exclude_turns is not True and not ephemeral:
+        turns = await _all_turns(sessions, thread_id)
+    thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral)
+    return ThreadForkResponse(thread=thread, **_response_fields(session)), _started(session)
+
+
+async def _mark_interrupted(sessions: Sessions, thread_id: str, turn_id: str) -> None:
+    """A fork taken mid-turn sees that turn as interrupted, as if it had been stopped at the fork."""
+    from .views import encode_turn_data
+
+    try:
+        record = await sessions.store.get_turn(thread_id, turn_id)
+    except Exception:
+        return  # the running turn had not been persisted yet: nothing to snapshot
+    turn = turn_view(record, None, "notLoaded")
+    turn = msgspec.structs.replace(turn, status="interrupted", completed_at=now_s())
+    await sessions.store.write(WriteBatch(thread_id).put_turn(turn_id, "interrupted", encode_turn_data(turn)))

@@ -1,0 +1,131 @@
+"""Thread housekeeping: ``thread/archive``, ``thread/unarchive``, ``thread/name/set``, ``thread/unsubscribe``,
+``thread/revert``.
+
+Each works on stored threads whether loaded or not; when the thread is loaded the change goes through its
+actor, so the actor stays the only writer of its state. Responses come first, notifications after (the
+returned ``After`` action); ``thread/name/updated`` goes to every connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    ThreadArchivedNotification,
+    ThreadNameUpdatedNotification,
+    ThreadRevertedNotification,
+    ThreadRevertParams,
+    ThreadRevertResponse,
+    ThreadSetNameParams,
+    ThreadUnarchivedNotification,
+    ThreadUnarchiveResponse,
+    ThreadUnsubscribeResponse,
+)
+
+from ..errors import InvalidParams, InvalidRequest
+from ..ids import now_s
+from ..store import ThreadRecord, WriteBatch
+from .peer import ClientPeer
+from .service import Sessions
+from .views import NOT_LOADED, thread_view
+
+__all__ = ["archive", "revert", "set_name", "unarchive", "unsubscribe"]
+
+After = Callable[[], Awaitable[None]]
+
+
+async def _update(sessions: Sessions, thread_id: str, missing: str, **fields: Any) -> ThreadRecord:
+    """Apply a record update through the actor when loaded, else straight to the store."""
+    record = await sessions.record(thread_id, missing=missing)
+    session = sessions.loaded(record.id)
+    if session is None:
+        with sessions.errors(missing):
+            await sessions.store.write(WriteBatch(record.id).update_thread(**fields))
+        return msgspec.structs.replace(record, **fields)
+
+    async def apply() -> ThreadRecord:
+        session.record = msgspec.structs.replace(session.record, **fields)
+        await session.persist(WriteBatch(record.id).update_thread(**fields))
+        return session.record
+
+    return await session.call(apply)
+
+
+async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
+    record = await _update(sessions, thread_id, "no rollout found for thread id {id}", archived=True)
+
+    async def announce() -> None:
+        await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))
+
+    return announce
+
+
+async def unarchive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> tuple[ThreadUnarchiveResponse, After]:
+    missing = "no archived rollout found for thread id {id}"
+    current = await sessions.record(thread_id, missing=missing)
+    if not current.archived:
+        raise InvalidRequest(missing.format(id=current.id))
+    record = await _update(sessions, thread_id, missing, archived=False)
+    session = sessions.loaded(record.id)
+
+    async def announce() -> None:
+        await peer.notify(N.THREAD_UNARCHIVED, ThreadUnarchivedNotification(thread_id=record.id))
+
+    status = session.status if session is not None else NOT_LOADED
+    return ThreadUnarchiveResponse(thread=thread_view(record, status=status)), announce
+
+
+async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
+    name = params.name.strip()
+    if not name:
+        raise InvalidParams("Invalid params for thread/name/set: name must not be empty - at `$.name`",
+                            data={"path": "$.name"})
+    record = await _update(sessions, params.thread_id, "thread not found: {id}", name=name, updated_at=now_s())
+
+    async def announce() -> None:
+        await sessions.deps.broadcast(N.THREAD_NAME_UPDATED,
+                                      ThreadNameUpdatedNotification(thread_id=record.id, thread_name=name))
+
+    return announce
+
+
+async def unsubscribe(sessions: Sessions, thread_id: str, peer: ClientPeer) -> ThreadUnsubscribeResponse:
+    session = sessions.loaded(sessions.check_id(thread_id))
+    if session is None:
+        return ThreadUnsubscribeResponse(status="notLoaded")
+
+    async def apply() -> bool:
+        return session.unsubscribe(peer)
+
+    removed = await session.call(apply)
+    return ThreadUnsubscribeResponse(status="unsubscribed" if removed else "notSubscribed")
+
+
+async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPeer) -> tuple[ThreadRevertResponse, After]:
+    thread_id = sessions.check_id(params.thread_id)
+    session = sessions.loaded(thread_id)
+    if session is not None and session.ephemeral:
+        raise InvalidRequest("thread/revert is not supported for ephemeral threads")
+
+    async def apply() -> ThreadRecord:
+        if session is not None and session.active is not None:
+            raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
+        with sessions.errors("no rollout found for thread id {id}"):
+            record = await sessions.store.revert(thread_id, params.before_turn_id)
+        if session is not None:
+            session.record = record
+            session.history = None  # reloaded from the store on the next turn
+        return record
+
+    record = await (session.call(apply) if session is not None else apply())
+
+    async def announce() -> None:
+        await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
+
+    status = session.status if session is not None else NOT_LOADED
+    return ThreadRevertResponse(thread=thread_view(record, status=status), turns_backwards_cursor=None,
+                                items_backwards_cursor=None), announce

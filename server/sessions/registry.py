@@ -1,0 +1,92 @@
+"""The session registry: one task group, one actor per loaded thread.
+
+``SessionRegistry.run`` is started once by the app and owns every actor's task. Loading is single-flight
+per thread id (two concurrent ``thread/resume`` calls get the same actor). An actor that ends — unloaded,
+shut down, or killed by its own bug — removes itself, and the daemon goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+if TYPE_CHECKING:
+    from .actor import ThreadSession
+
+__all__ = ["SessionRegistry"]
+
+logger = logging.getLogger(__name__)
+
+
+class SessionRegistry:
+    def __init__(self) -> None:
+        self._sessions: dict[str, ThreadSession] = {}
+        self._loading: dict[str, anyio.Event] = {}
+        self._tg: TaskGroup | None = None
+        self._closing = False
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            task_status.started()
+            await anyio.sleep_forever()
+
+    def get(self, thread_id: str) -> ThreadSession | None:
+        return self._sessions.get(thread_id)
+
+    def loaded_ids(self) -> list[str]:
+        return list(self._sessions)
+
+    def sessions(self) -> list[ThreadSession]:
+        return list(self._sessions.values())
+
+    async def load(self, thread_id: str, make: Callable[[], Awaitable[ThreadSession]]) -> tuple[ThreadSession, bool]:
+        """Return the loaded session for ``thread_id``, making and starting one if needed.
+
+        Returns ``(session, newly_loaded)``. ``make`` may raise (e.g. thread not found); nothing is left behind.
+        """
+        while (pending := self._loading.get(thread_id)) is not None:
+            await pending.wait()
+        existing = self._sessions.get(thread_id)
+        if existing is not None:
+            return existing, False
+        done = self._loading[thread_id] = anyio.Event()
+        try:
+            session = await make()
+            await self.start(session)
+            return session, True
+        finally:
+            del self._loading[thread_id]
+            done.set()
+
+    async def start(self, session: ThreadSession) -> None:
+        assert self._tg is not None, "registry is not running"
+        if self._closing:
+            from ..errors import InvalidRequest
+
+            raise InvalidRequest("Server is shutting down")
+        self._sessions[session.thread_id] = session
+        await self._tg.start(self._run_actor, session)
+
+    async def _run_actor(self, session: ThreadSession, *, task_status: TaskStatus[None]) -> None:
+        try:
+            await session.run(task_status=task_status)
+        except Exception:
+            logger.exception("session actor for thread %s crashed", session.thread_id)
+        finally:
+            if self._sessions.get(session.thread_id) is session:
+                del self._sessions[session.thread_id]
+
+    async def shutdown(self, *, grace: float = 2.0) -> None:
+        """Stop every actor: active turns end as interrupted and are persisted, bounded by ``grace``."""
+        self._closing = True
+        with anyio.move_on_after(grace, shield=True):
+            async with anyio.create_task_group() as tg:
+                for session in list(self._sessions.values()):
+                    tg.start_soon(session.stop)
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()

@@ -1,0 +1,79 @@
+"""``Sessions``: the façade handlers use — store, registry and shared session dependencies in one place.
+
+It loads sessions on demand, finds loaded ones, and translates store errors into client errors in Codex's
+wording (the message depends on the method: ``thread/resume`` says ``no rollout found for thread id <id>``,
+``thread/read`` says ``thread not loaded: <id>``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..errors import InvalidParams, InvalidRequest
+from ..store import InvalidCursor, InvalidThreadId, ThreadNotFound, ThreadRecord, ThreadStore, TurnNotFound
+from ..store.base import check_thread_id
+from .actor import SessionDeps, ThreadSession
+from .registry import SessionRegistry
+
+__all__ = ["Sessions"]
+
+
+@dataclass
+class Sessions:
+    settings: Settings
+    store: ThreadStore
+    registry: SessionRegistry
+    deps: SessionDeps
+    version: str
+
+    def loaded(self, thread_id: str) -> ThreadSession | None:
+        return self.registry.get(thread_id)
+
+    @contextmanager
+    def errors(self, missing: str = "thread not found: {id}", missing_turn: str = "turn not found: {turn}") -> Iterator[None]:
+        """Turn store errors into client errors; ``missing`` formats the unknown-thread message."""
+        try:
+            yield
+        except InvalidThreadId as exc:
+            raise InvalidRequest(f"invalid thread id: {exc.thread_id}") from exc
+        except ThreadNotFound as exc:
+            raise InvalidRequest(missing.format(id=exc.thread_id)) from exc
+        except TurnNotFound as exc:
+            raise InvalidRequest(missing_turn.format(turn=exc.turn_id)) from exc
+        except InvalidCursor as exc:
+            raise InvalidParams(f"invalid cursor: {exc}") from exc
+
+    def check_id(self, thread_id: str) -> str:
+        with self.errors():
+            return check_thread_id(thread_id)
+
+    async def record(self, thread_id: str, *, missing: str = "thread not found: {id}") -> ThreadRecord:
+        """The freshest record: the loaded session's, else the store's."""
+        thread_id = self.check_id(thread_id)
+        session = self.loaded(thread_id)
+        if session is not None:
+            return session.record
+        with self.errors(missing):
+            return await self.store.get_thread(thread_id)
+
+    async def load(self, thread_id: str, *, missing: str = "thread not found: {id}") -> tuple[ThreadSession, bool]:
+        """The loaded session for a stored thread, loading it if needed. Returns (session, newly_loaded)."""
+        thread_id = self.check_id(thread_id)
+
+        async def make() -> ThreadSession:
+            with self.errors(missing):
+                record = await self.store.get_thread(thread_id)
+            return ThreadSession(record, self.deps)
+
+        return await self.registry.load(thread_id, make)
+
+    async def require_loaded(self, thread_id: str) -> ThreadSession:
+        """Thread-scoped calls (turns, compaction) need a loaded thread, as in Codex."""
+        thread_id = self.check_id(thread_id)
+        session = self.loaded(thread_id)
+        if session is None:
+            raise InvalidRequest(f"thread not found: {thread_id}")
+        return session

@@ -1,0 +1,120 @@
+"""Wire views of stored threads and turns: every key present, ``null`` where there is no value.
+
+Pure functions from store records (plus the session's live status) to generated protocol Structs, so every
+method that returns a Thread or a Turn returns the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from protocol._generated.types import (
+    ActiveThreadStatus,
+    IdleThreadStatus,
+    NotLoadedThreadStatus,
+    SystemErrorThreadStatus,
+    Thread,
+    ThreadItem,
+    ThreadItemEntry,
+    ThreadStatus,
+    Turn,
+    TurnItemsView,
+    UserMessageThreadItem,
+)
+
+from ..store.base import ItemRecord, ThreadRecord, TurnRecord
+from .meta import ThreadMeta, decode_meta
+
+__all__ = [
+    "ACTIVE",
+    "IDLE",
+    "NOT_LOADED",
+    "SYSTEM_ERROR",
+    "decode_item",
+    "encode_turn_data",
+    "item_entry",
+    "thread_view",
+    "turn_view",
+]
+
+IDLE: ThreadStatus = IdleThreadStatus()
+NOT_LOADED: ThreadStatus = NotLoadedThreadStatus()
+SYSTEM_ERROR: ThreadStatus = SystemErrorThreadStatus()
+ACTIVE: ThreadStatus = ActiveThreadStatus(active_flags=[])
+
+_item_decoder: msgspec.json.Decoder[ThreadItem] = msgspec.json.Decoder(ThreadItem)
+_turn_decoder = msgspec.json.Decoder(Turn)
+
+
+def decode_item(data: bytes) -> ThreadItem:
+    return _item_decoder.decode(data)
+
+
+def encode_turn_data(turn: Turn) -> bytes:
+    """The stored form of a turn: the wire Turn without its items (items live in their own rows)."""
+    return msgspec.json.encode(msgspec.structs.replace(turn, items=[], items_view="notLoaded"))
+
+
+def thread_view(
+    record: ThreadRecord,
+    *,
+    status: ThreadStatus,
+    meta: ThreadMeta | None = None,
+    turns: Sequence[Turn] = (),
+    ephemeral: bool = False,
+) -> Thread:
+    meta = meta or decode_meta(record.data)
+    settings = meta.settings
+    return Thread(
+        id=record.id,
+        session_id=meta.session_id,
+        forked_from_id=record.forked_from_id,
+        parent_thread_id=None,
+        preview=record.preview,
+        ephemeral=ephemeral,
+        section=None,
+        section_entered_at=None,
+        project_id=None,
+        history_mode=meta.history_mode,  # type: ignore[arg-type]
+        model_provider=record.model_provider,
+        model=settings.model,
+        reasoning_effort=settings.reasoning_effort,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        recency_at=record.updated_at,
+        status=status,
+        path=None,
+        cwd=record.cwd,
+        cli_version=meta.cli_version,
+        originator=meta.originator,
+        source=meta.source,
+        thread_source=meta.thread_source,
+        agent_nickname=None,
+        agent_role=None,
+        git_info=None,
+        name=record.name,
+        turns=list(turns),
+    )
+
+
+def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: TurnItemsView) -> Turn:
+    """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` the first user message, else none."""
+    turn = _turn_decoder.decode(record.data)
+    if view == "notLoaded" or items is None:
+        return msgspec.structs.replace(turn, items=[], items_view="notLoaded")
+    decoded = [decode_item(item.data) for item in items]
+    if view == "summary":
+        first = next((i for i in decoded if isinstance(i, UserMessageThreadItem)), None)
+        decoded = [first] if first is not None else []
+    return msgspec.structs.replace(turn, items=decoded, items_view=view)
+
+
+def item_entry(record: ItemRecord) -> ThreadItemEntry:
+    return ThreadItemEntry(
+        turn_id=record.turn_id,
+        item=decode_item(record.data),
+        started_at_ms=record.started_at_ms,
+        completed_at_ms=record.completed_at_ms,
+    )

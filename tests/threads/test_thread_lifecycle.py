@@ -1,0 +1,151 @@
+"""thread/start, resume, read, loaded/list, name/set, archive, unsubscribe — wire-compatible with Codex."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from protocol.client import RpcFailure
+from tests.harness import running_server
+
+pytestmark = pytest.mark.anyio
+
+SDK_START = {"approvalPolicy": "on-request", "approvalsReviewer": "auto_review"}
+
+
+async def test_thread_start_answers_then_announces_thread_started_with_every_key(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        order: list[str] = []
+        h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
+        result = await h.client.request("thread/start", SDK_START)
+        started = await h.client.next_global("thread/started")
+        assert order[:2] == ["response", "thread/started"]
+        thread = result["thread"]
+        assert started["thread"]["id"] == thread["id"]
+        assert thread["status"] == {"type": "idle"} and thread["turns"] == []
+        assert thread["sessionId"] == thread["id"] and thread["preview"] == "" and thread["ephemeral"] is False
+        assert thread["name"] is None and thread["forkedFromId"] is None and thread["gitInfo"] is None
+        assert result["approvalPolicy"] == "on-request" and result["approvalsReviewer"] == "auto_review"
+        assert result["sandbox"] == {"type": "readOnly", "networkAccess": False}
+
+
+async def test_a_started_thread_can_be_resumed_after_a_restart_but_is_listed_only_once_it_has_a_turn(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {"approvalPolicy": "never"}))["thread"]["id"]
+        listed = await h.client.request("thread/list", {})
+        assert listed["data"] == [] and listed["nextCursor"] is None
+    async with running_server(tmp_path) as h:
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id})
+        status = await h.client.next_global("thread/status/changed")
+        assert status == {"threadId": thread_id, "status": {"type": "idle"}}
+        assert resumed["thread"]["id"] == thread_id and resumed["approvalPolicy"] == "never"
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+
+
+async def test_resume_overrides_are_applied_and_persisted(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    async with running_server(tmp_path) as h:
+        await h.client.request("thread/resume", {"threadId": thread_id, "model": "gpt-x", "sandbox": "workspace-write"})
+    async with running_server(tmp_path) as h:
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+        assert resumed["model"] == "gpt-x" and resumed["sandbox"]["type"] == "workspaceWrite"
+
+
+async def test_thread_read_of_a_stored_thread_that_is_not_loaded_says_not_loaded(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    async with running_server(tmp_path) as h:
+        read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+        assert read["thread"]["status"] == {"type": "notLoaded"} and read["thread"]["turns"] == []
+
+
+async def test_unknown_and_malformed_thread_ids_get_codex_wording(tmp_path: Path) -> None:
+    unknown = "0198c6a0-0000-7000-8000-000000000000"
+    async with running_server(tmp_path) as h:
+        cases = [
+            ("thread/resume", {"threadId": unknown}, f"no rollout found for thread id {unknown}"),
+            ("thread/read", {"threadId": unknown}, f"thread not loaded: {unknown}"),
+            ("thread/archive", {"threadId": unknown}, f"no rollout found for thread id {unknown}"),
+            ("thread/read", {"threadId": "../../etc/passwd"}, "invalid thread id: ../../etc/passwd"),
+        ]
+        for method, params, message in cases:
+            with pytest.raises(RpcFailure) as failure:
+                await h.client.request(method, params)
+            assert (failure.value.code, failure.value.message) == (-32600, message)
+
+
+async def test_a_wrongly_typed_param_is_invalid_params_naming_the_field(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        with pytest.raises(RpcFailure) as failure:
+            await h.client.request("thread/read", {"threadId": 123})
+        assert failure.value.code == -32602 and "$.threadId" in failure.value.message
+        assert failure.value.data == {"path": "$.threadId"}
+
+
+async def test_name_set_answers_then_tells_every_connection(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        assert await h.client.request("thread/name/set", {"threadId": thread_id, "name": "Refactor"}) == {}
+        updated = await h.client.next_global("thread/name/updated")
+        assert updated == {"threadId": thread_id, "threadName": "Refactor"}
+        read = await h.client.request("thread/read", {"threadId": thread_id})
+        assert read["thread"]["name"] == "Refactor"
+
+
+async def test_archive_and_unarchive_round_trip_with_notifications(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        with pytest.raises(RpcFailure, match="no archived rollout found"):
+            await h.client.request("thread/unarchive", {"threadId": thread_id})
+        assert await h.client.request("thread/archive", {"threadId": thread_id}) == {}
+        assert await h.client.next_global("thread/archived") == {"threadId": thread_id}
+        result = await h.client.request("thread/unarchive", {"threadId": thread_id})
+        assert result["thread"]["id"] == thread_id
+        assert await h.client.next_global("thread/unarchived") == {"threadId": thread_id}
+
+
+async def test_unsubscribe_reports_unsubscribed_then_not_subscribed_then_not_loaded(tmp_path: Path) -> None:
+    overrides = ["thread_idle_unload_seconds=0"]
+    async with running_server(tmp_path, overrides=overrides) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        first = await h.client.request("thread/unsubscribe", {"threadId": thread_id})
+        assert first == {"status": "unsubscribed"}
+        closed = await h.client.next_global("thread/closed")
+        assert closed == {"threadId": thread_id}
+        assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "notLoaded"}
+
+
+async def test_ephemeral_threads_never_touch_disk(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]
+        assert thread["ephemeral"] is True
+    async with running_server(tmp_path) as h:
+        with pytest.raises(RpcFailure, match="no rollout found"):
+            await h.client.request("thread/resume", {"threadId": thread["id"]})
+
+
+async def test_dynamic_tools_need_the_experimental_capability(tmp_path: Path) -> None:
+    tool = {"type": "function", "name": "lookup", "description": "d", "inputSchema": {"type": "object"}}
+    async with running_server(tmp_path, experimental=False) as h:
+        with pytest.raises(RpcFailure) as failure:
+            await h.client.request("thread/start", {"dynamicTools": [tool]})
+        assert failure.value.message == "thread/start.dynamicTools requires experimentalApi capability"
+
+
+async def test_a_dynamic_tool_with_an_invalid_input_schema_is_rejected_by_name(tmp_path: Path) -> None:
+    tool = {"type": "function", "name": "lookup", "description": "d", "inputSchema": {"type": "nonsense"}}
+    async with running_server(tmp_path) as h:
+        with pytest.raises(RpcFailure) as failure:
+            await h.client.request("thread/start", {"dynamicTools": [tool]})
+        assert failure.value.code == -32602 and "`lookup`" in failure.value.message
+
+
+def _chain(first, second):  # type: ignore[no-untyped-def]
+    def both(message):  # type: ignore[no-untyped-def]
+        if first is not None:
+            first(message)
+        second(message)
+
+    return both
