@@ -1,0 +1,240 @@
+"""Read queries of the SQLite store: plain functions over one connection, run inside one read transaction.
+
+Each function takes a connection whose transaction the caller (``ReadPool.run``, or the writer for a
+read-after-write) already opened, so a multi-statement read such as ``load_history`` sees one snapshot.
+
+Every listing is ``WHERE <equality prefix> AND (<sort>, <tiebreak>) <op> (<anchor>) ORDER BY ... LIMIT n + 1``
+on an index that ends in the sort order: its cost grows with the page size, not with the table or the depth
+of the page. ``tests/store`` pins the query plans (no temporary sort B-tree).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from . import cursors
+from .base import CheckpointRecord, Direction, ItemRecord, Page, ThreadQuery, ThreadRecord, TurnRecord
+from .cursors import Anchor
+from .errors import InvalidCursor, StoreError, ThreadNotFound, TurnNotFound
+
+THREAD_COLUMNS = (
+    "id, created_at, updated_at, cwd, model_provider, source_kind, preview, name, archived, forked_from_id, "
+    "turn_count, data"
+)
+_SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at"}
+_ORDER = {"asc": "ASC", "desc": "DESC"}
+_CHUNK = 500  # bound on SQL variables per statement for IN lists supplied by callers
+
+
+def _thread(row: Sequence[Any]) -> ThreadRecord:
+    return ThreadRecord(
+        id=row[0],
+        created_at=row[1],
+        updated_at=row[2],
+        cwd=row[3],
+        model_provider=row[4],
+        source_kind=row[5],
+        preview=row[6],
+        name=row[7],
+        archived=bool(row[8]),
+        forked_from_id=row[9],
+        turn_count=row[10],
+        data=row[11],
+    )
+
+
+def _order(direction: str) -> str:
+    try:
+        return _ORDER[direction]
+    except KeyError:
+        raise StoreError(f"sort direction must be 'asc' or 'desc', not {direction!r}") from None
+
+
+def thread_pk(conn: sqlite3.Connection, thread_id: str) -> int:
+    row = conn.execute("SELECT pk FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    if row is None:
+        raise ThreadNotFound(thread_id)
+    return int(row[0])
+
+
+def get_thread(conn: sqlite3.Connection, thread_id: str) -> ThreadRecord:
+    row = conn.execute(f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    if row is None:
+        raise ThreadNotFound(thread_id)
+    return _thread(row)
+
+
+def list_threads(conn: sqlite3.Connection, query: ThreadQuery) -> Page[ThreadRecord]:
+    column = _SORT_COLUMNS.get(query.sort_key)
+    if column is None:
+        raise StoreError(f"sort key must be 'created_at' or 'updated_at', not {query.sort_key!r}")
+    order, limit = _order(query.direction), max(1, query.limit)
+    sql = [f"SELECT {THREAD_COLUMNS} FROM threads WHERE archived = ?"]
+    params: list[Any] = [int(query.archived)]
+    if query.cursor is not None:
+        anchor = cursors.decode(query.cursor, kind="threads", scope=column, direction=query.direction)
+        sql.append(f"AND ({column}, id) {cursors.keyset_operator(query.direction, anchor.inclusive)} (?, ?)")
+        params += [anchor.value, anchor.key]
+    if len(query.cwds) == 1:
+        sql.append("AND cwd = ?")  # served by the (archived, cwd, sort, id) index
+    elif query.cwds:
+        # Unary + keeps the planner off the cwd index: several cwds through it would need a sort of every match.
+        sql.append(f"AND +cwd IN ({_marks(query.cwds)})")
+    params += query.cwds
+    for column_name, values in (("model_provider", query.model_providers), ("source_kind", query.source_kinds)):
+        if values:
+            sql.append(f"AND {column_name} IN ({_marks(values)})")
+            params += values
+    if query.search_term:
+        sql.append("AND (tl_contains(name, ?) OR tl_contains(preview, ?))")
+        params += [query.search_term.casefold()] * 2
+    if query.require_turns:
+        sql.append("AND turn_count > 0")
+    if query.exclude_ids:
+        sql.append(f"AND id NOT IN ({_marks(query.exclude_ids)})")
+        params += [thread_id.lower() for thread_id in query.exclude_ids]
+    sql.append(f"ORDER BY {column} {order}, id {order} LIMIT ?")
+    params.append(limit + 1)
+    rows = [_thread(row) for row in conn.execute(" ".join(sql), params)]
+
+    def issue(record: ThreadRecord, direction: Direction, inclusive: bool) -> str:
+        return cursors.encode("threads", column, direction, Anchor(getattr(record, column), record.id, inclusive))
+
+    return cursors.paginate(rows, limit=limit, direction=query.direction, issue=issue)
+
+
+def get_turn(conn: sqlite3.Connection, thread_id: str, turn_id: str) -> TurnRecord:
+    pk = thread_pk(conn, thread_id)
+    row = conn.execute(
+        "SELECT seq, status, data FROM turns WHERE thread_pk = ? AND turn_id = ?", (pk, turn_id)
+    ).fetchone()
+    if row is None:
+        raise TurnNotFound(thread_id, turn_id)
+    return TurnRecord(thread_id=thread_id, turn_id=turn_id, seq=row[0], status=row[1], data=row[2])
+
+
+def list_turns(
+    conn: sqlite3.Connection, thread_id: str, cursor: str | None, limit: int, direction: Direction
+) -> Page[TurnRecord]:
+    pk, order, limit = thread_pk(conn, thread_id), _order(direction), max(1, limit)
+    sql, params = "SELECT seq, turn_id, status, data FROM turns WHERE thread_pk = ?", [pk]
+    if cursor is not None:
+        anchor = cursors.decode(cursor, kind="turns", scope=thread_id, direction=direction)
+        sql += f" AND seq {cursors.keyset_operator(direction, anchor.inclusive)} ?"
+        params.append(anchor.value)
+    rows = [
+        TurnRecord(thread_id=thread_id, turn_id=row[1], seq=row[0], status=row[2], data=row[3])
+        for row in conn.execute(f"{sql} ORDER BY seq {order} LIMIT ?", (*params, limit + 1))
+    ]
+
+    def issue(turn: TurnRecord, direction: Direction, inclusive: bool) -> str:
+        return cursors.encode("turns", thread_id, direction, Anchor(turn.seq, turn.turn_id, inclusive))
+
+    return cursors.paginate(rows, limit=limit, direction=direction, issue=issue)
+
+
+_ITEM_COLUMNS = "seq, turn_id, item_id, data, started_at_ms, completed_at_ms"
+
+
+def _item(thread_id: str, row: Sequence[Any]) -> ItemRecord:
+    return ItemRecord(
+        thread_id=thread_id,
+        seq=row[0],
+        turn_id=row[1],
+        item_id=row[2],
+        data=row[3],
+        started_at_ms=row[4],
+        completed_at_ms=row[5],
+    )
+
+
+def list_items(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    turn_id: str | None,
+    cursor: str | None,
+    limit: int,
+    direction: Direction,
+    after_item_id: str | None,
+) -> Page[ItemRecord]:
+    pk, order, limit = thread_pk(conn, thread_id), _order(direction), max(1, limit)
+    scope = f"{thread_id}/{turn_id or ''}"  # a cursor of one turn's items must not page another turn's
+    sql, params = f"SELECT {_ITEM_COLUMNS} FROM items WHERE thread_pk = ?", [pk]
+    if turn_id is not None:
+        sql += " AND turn_id = ?"
+        params.append(turn_id)
+    anchor: Anchor | None = None
+    if cursor is not None and after_item_id is not None:
+        raise InvalidCursor("invalid cursor: give either a cursor or an item anchor, not both")
+    if cursor is not None:
+        anchor = cursors.decode(cursor, kind="items", scope=scope, direction=direction)
+    elif after_item_id is not None:
+        row = conn.execute(
+            "SELECT seq, turn_id FROM items WHERE thread_pk = ? AND item_id = ?", (pk, after_item_id)
+        ).fetchone()
+        if row is None or (turn_id is not None and row[1] != turn_id):
+            raise InvalidCursor(f"invalid cursor: item {after_item_id} is not in this thread or turn")
+        anchor = Anchor(row[0], after_item_id, False)
+    if anchor is not None:
+        sql += f" AND seq {cursors.keyset_operator(direction, anchor.inclusive)} ?"
+        params.append(anchor.value)
+    rows = [_item(thread_id, row) for row in conn.execute(f"{sql} ORDER BY seq {order} LIMIT ?", (*params, limit + 1))]
+
+    def issue(item: ItemRecord, direction: Direction, inclusive: bool) -> str:
+        return cursors.encode("items", scope, direction, Anchor(item.seq, item.item_id, inclusive))
+
+    return cursors.paginate(rows, limit=limit, direction=direction, issue=issue)
+
+
+def items_for_turns(conn: sqlite3.Connection, thread_id: str, turn_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
+    pk = thread_pk(conn, thread_id)
+    result: dict[str, list[ItemRecord]] = {turn_id: [] for turn_id in turn_ids}
+    wanted = list(result)
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        # turn_id first in ORDER BY: each turn is a range of (thread_pk, turn_id, seq); ordering by seq alone
+        # made SQLite walk every item of the thread to avoid a sort.
+        sql = f"SELECT {_ITEM_COLUMNS} FROM items WHERE thread_pk = ? AND turn_id IN ({_marks(chunk)}) ORDER BY turn_id, seq"
+        for row in conn.execute(sql, (pk, *chunk)):
+            result[row[1]].append(_item(thread_id, row))
+    return result
+
+
+_CHECKPOINT_COLUMNS = (
+    "seq, turn_id, item_id, mode, trigger, tokens_before, tokens_after, items_replaced, items_kept, created_at, "
+    "replacement"
+)
+
+
+def _latest_checkpoint(conn: sqlite3.Connection, pk: int, thread_id: str) -> CheckpointRecord | None:
+    row = conn.execute(
+        f"SELECT {_CHECKPOINT_COLUMNS} FROM checkpoints WHERE thread_pk = ? ORDER BY seq DESC LIMIT 1", (pk,)
+    ).fetchone()
+    if row is None:
+        return None
+    return CheckpointRecord(thread_id=thread_id, **dict(zip(_CHECKPOINT_COLUMNS.split(", "), row, strict=True)))
+
+
+def latest_checkpoint(conn: sqlite3.Connection, thread_id: str) -> CheckpointRecord | None:
+    return _latest_checkpoint(conn, thread_pk(conn, thread_id), thread_id)
+
+
+def load_history(conn: sqlite3.Connection, thread_id: str) -> list[bytes]:
+    pk = thread_pk(conn, thread_id)
+    checkpoint = _latest_checkpoint(conn, pk, thread_id)
+    history: list[bytes] = []
+    after = 0
+    if checkpoint is not None:
+        history = [bytes(raw) for raw in msgspec.json.decode(checkpoint.replacement, type=list[msgspec.Raw])]
+        after = checkpoint.seq
+    rows = conn.execute("SELECT data FROM history WHERE thread_pk = ? AND seq > ? ORDER BY seq", (pk, after))
+    history.extend(row[0] for row in rows)
+    return history
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))

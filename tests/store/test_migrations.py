@@ -1,0 +1,108 @@
+"""Schema migrations (``PRAGMA user_version``) and what opening a store does — and does not — read."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.store import SqliteStore, StoreError, WriteBatch, connections
+from server.store.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
+
+from .factories import new_id, thread_record
+
+
+@contextlib.contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def index_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+@pytest.mark.anyio
+async def test_a_fresh_home_is_migrated_to_the_latest_version(home: Path) -> None:
+    async with SqliteStore.open(home) as store:
+        path = store.path
+    with raw(path) as conn:
+        assert schema_version(conn) == LATEST_VERSION == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.anyio
+async def test_a_version_1_database_is_migrated_and_keeps_its_threads(home: Path) -> None:
+    path = connections.prepare_files(home)
+    thread_id = new_id()
+    with raw(path) as conn:
+        migrate(conn, MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO threads (id, created_at, updated_at, preview, cwd, model_provider, source_kind, archived,"
+            " turn_count, data) VALUES (?, 1, 2, 'hello', '/w', 'openai', 'cli', 0, 0, x'7b7d')",
+            (thread_id,),
+        )
+        assert schema_version(conn) == 1
+        assert "threads_by_cwd_created" not in index_names(conn)
+    async with SqliteStore.open(home) as store:
+        thread = await store.get_thread(thread_id)
+        assert (thread.preview, thread.cwd, thread.data) == ("hello", "/w", b"{}")
+    with raw(path) as conn:
+        assert schema_version(conn) == LATEST_VERSION
+        assert {"threads_by_cwd_created", "threads_by_cwd_updated"} <= index_names(conn)
+
+
+@pytest.mark.anyio
+async def test_a_database_from_a_newer_threadline_is_refused(home: Path) -> None:
+    path = connections.prepare_files(home)
+    with raw(path) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this Threadline"):
+        await SqliteStore.connect(home)
+    with raw(path) as conn:
+        assert schema_version(conn) == LATEST_VERSION + 1
+
+
+def test_a_failing_migration_leaves_the_previous_version_intact(tmp_path: Path) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("migration bug")
+
+    with raw(tmp_path / "db.sqlite3") as conn:
+        migrate(conn, MIGRATIONS[:1])
+        with pytest.raises(RuntimeError, match="migration bug"):
+            migrate(conn, [*MIGRATIONS[:1], broken])
+        assert schema_version(conn) == 1
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+        assert migrate(conn) == 1
+        assert schema_version(conn) == LATEST_VERSION
+
+
+@pytest.mark.anyio
+async def test_opening_a_store_reads_no_thread_data(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up must not scale with history: no statement during open touches a data table."""
+    async with SqliteStore.open(home) as store:
+        for _ in range(3):
+            record = thread_record()
+            await store.write(WriteBatch(record.id).create_thread(record))
+    statements: list[str] = []
+    real_connect = connections.connect_writer
+
+    def traced(path: Path) -> sqlite3.Connection:
+        conn = real_connect(path)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr("server.store.sqlite.connect_writer", traced)
+    store = await SqliteStore.connect(home)
+    opening = list(statements)
+    await store.close()
+    assert opening, "the trace should have seen the migration check"
+    for statement in opening:
+        assert not any(table in statement for table in ("threads", "turns", "items", "history", "checkpoints"))
