@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import httpx
 
 from . import __version__
 from .config import Settings
@@ -24,6 +25,7 @@ from .rpc.router import Router
 from .sessions.actor import SessionDeps
 from .sessions.registry import SessionRegistry
 from .sessions.service import Sessions
+from .sessions.services import TurnServices
 from .store import SqliteStore
 from .transport import Transport
 from .transport.stdio import stdio_transport
@@ -39,6 +41,7 @@ class App:
 
     settings: Settings
     sessions: Sessions = field(init=False)
+    turn_services: TurnServices = field(init=False)
     version: str = __version__
     connections: list[Connection] = field(default_factory=list)
 
@@ -57,8 +60,9 @@ def _unload_delay(settings: Settings) -> float:
     return float(value) if isinstance(value, int | float) and value >= 0 else 1800.0
 
 
-async def serve(settings: Settings, transport: Transport) -> None:
+async def serve(settings: Settings, transport: Transport, *, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
     app = App(settings)
+    app.turn_services = TurnServices(settings, transport=http_transport)
     async with SqliteStore.open(settings.home) as store, anyio.create_task_group() as tg:
         registry = SessionRegistry()
         await tg.start(registry.run)
@@ -73,6 +77,7 @@ async def serve(settings: Settings, transport: Transport) -> None:
         finally:
             with anyio.CancelScope(shield=True):
                 await registry.shutdown()
+                await app.turn_services.aclose()
             tg.cancel_scope.cancel()
 
 

@@ -127,3 +127,22 @@ async def running_server(
             with anyio.fail_after(10):
                 await server_done.wait()
     assert not witness.violations, "server sent messages that break the schema:\n" + "\n".join(witness.violations)
+
+
+SIM_ENV = {"SIM_API_KEY": "sk-sim-test-key"}
+
+
+def sim_overrides(base_url: str, **provider: object) -> list[str]:
+    """Config overrides pointing the active provider at a simulator (``-c`` style, values in TOML)."""
+    fields = {"name": "Simulator", "base_url": base_url, "env_key": "SIM_API_KEY", "stream_max_retries": 2,
+              "request_max_retries": 2, "stream_idle_timeout_ms": 5000, **provider}
+    table = ", ".join(f"{key} = {_toml(value)}" for key, value in fields.items())
+    return ['model_provider="sim"', f"model_providers.sim={{ {table} }}"]
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import config, initialize, threads
+from . import config, initialize, threads, turns
 
 if TYPE_CHECKING:
     from ..app import App
@@ -20,3 +20,4 @@ def register_all(router: Router, app: App) -> None:
     initialize.register(router, app)
     config.register(router, app)
     threads.register(router, app)
+    turns.register(router, app)

@@ -237,8 +237,8 @@ class Connection:
             return
         await self.send_frame(encode_line(Notification(method, params)))
 
-    async def request(self, method: str, params: Any) -> msgspec.Raw:
-        """Send a server→client request and wait for the reply's raw ``result``.
+    async def request(self, method: str, params: Any, *, on_id: Callable[[RequestId], None] | None = None) -> msgspec.Raw:
+        """Send a server→client request and wait for the reply's raw ``result``; ``on_id`` learns its id.
 
         Raises:
             ConnectionClosed: the connection ended before a reply.
@@ -249,6 +249,8 @@ class Connection:
         self._next_request_id += 1
         rid = self._next_request_id
         pending = self._pending[rid] = _Pending()
+        if on_id is not None:
+            on_id(rid)
         try:
             await self.send_frame(encode_line(Request(rid, method, params)))
             await pending.done.wait()

@@ -154,7 +154,7 @@ class ThreadSession:
             await self.deps.store.write(batch)
 
     def subscribe(self, peer: ClientPeer) -> bool:
-        self._cancel_unload()
+        self.cancel_unload()
         return self.subscribers.add(peer)
 
     def unsubscribe(self, peer: ClientPeer) -> bool:
@@ -168,7 +168,7 @@ class ThreadSession:
         self._unload_scope = anyio.CancelScope()
         self._tg.start_soon(self._unload_later, self._unload_scope)
 
-    def _cancel_unload(self) -> None:
+    def cancel_unload(self) -> None:
         if self._unload_scope is not None:
             self._unload_scope.cancel()
             self._unload_scope = None

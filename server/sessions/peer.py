@@ -7,6 +7,7 @@ all of them in order; a request goes to the first one still subscribed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -21,7 +22,7 @@ class ClientPeer(Protocol):
 
     async def notify(self, method: str, params: Any) -> None: ...
 
-    async def request(self, method: str, params: Any) -> msgspec.Raw: ...
+    async def request(self, method: str, params: Any, *, on_id: Callable[[Any], None] | None = None) -> msgspec.Raw: ...
 
 
 class Subscribers:
@@ -51,8 +52,8 @@ class Subscribers:
             if not peer.closed:
                 await peer.notify(method, params)
 
-    async def request(self, method: str, params: Any) -> msgspec.Raw:
+    async def request(self, method: str, params: Any, *, on_id: Callable[[Any], None] | None = None) -> msgspec.Raw:
         for peer in self._peers:
             if not peer.closed:
-                return await peer.request(method, params)
+                return await peer.request(method, params, on_id=on_id)
         raise ConnectionClosed("no subscribed client can answer")

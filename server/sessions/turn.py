@@ -1,10 +1,201 @@
-"""The turn loop (placeholder until turns land): what the actor and thread methods need to know of a turn."""
+"""``ActiveTurn``: one running turn — its identity, its controls, what it has not persisted yet — and the
+frame every turn runs in.
+
+Contract: ``run_turn`` always ends with exactly one ``turn/completed`` (completed | interrupted | failed),
+whatever the body does: an interrupt cancels the turn's scope, an upstream failure raises ``TurnFailed``,
+and a bug becomes ``failed`` with a generic error. The ending runs shielded: unfinished client-visible items
+are closed, every tool call gets an output so the history stays valid for the API, everything is persisted in
+one batch, pending interrupt requests are answered, then ``thread/status/changed {idle}`` and
+``turn/completed`` go out, in that order.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+import msgspec
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    ItemCompletedNotification,
+    ItemStartedNotification,
+    ThreadItem,
+    Turn,
+    TurnCompletedNotification,
+    TurnError,
+    TurnStartedNotification,
+    TurnStatus,
+    UserInput,
+)
+
+from ..compaction import ensure_call_output_pairs
+from ..ids import now_ms, now_s
+from ..store import WriteBatch
+from .meta import encode_meta
+from .reply import Reply
+from .views import ACTIVE, IDLE, encode_turn_data
+
+if TYPE_CHECKING:
+    from .actor import ThreadSession
+
+__all__ = ["ActiveTurn", "TurnFailed", "run_turn"]
+
+logger = logging.getLogger(__name__)
+_encoder = msgspec.json.Encoder()
+
+
+class TurnFailed(Exception):
+    """Ends a turn as ``failed`` with this wire error (already announced or not)."""
+
+    def __init__(self, error: TurnError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def turn_error(message: str, info: Any = None, details: str | None = None) -> TurnError:
+    return TurnError(message=message, codex_error_info=info, additional_details=details, misalignment=None)
+
+
+@dataclass
 class ActiveTurn:
+    session: ThreadSession
     turn_id: str
+    kind: Literal["regular", "compact"] = "regular"
+    output_schema: Any = None
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    response_sent: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    pending_inputs: list[tuple[list[UserInput], str | None]] = field(default_factory=list)
+    interrupt_waiters: list[tuple[Reply[None], anyio.Event]] = field(default_factory=list)
+    started_at: int | None = None
+    started_ms: int = 0
+    failure: TurnError | None = None
+    open_items: dict[str, tuple[ThreadItem, int]] = field(default_factory=dict)
+    unsaved_items: list[tuple[ThreadItem, int, int]] = field(default_factory=list)
+    unsaved_history: list[dict[str, Any]] = field(default_factory=list)
+    turn_start_index: int = 0
+    compactions: int = 0
+    last_agent_text: str | None = None
+    accepting_input: bool = True
+
+    @property
+    def thread_id(self) -> str:
+        return self.session.thread_id
+
+    def turn_struct(self, status: TurnStatus, error: TurnError | None = None, completed: int | None = None) -> Turn:
+        duration = None if completed is None else max(0, now_ms() - self.started_ms)
+        return Turn(id=self.turn_id, items=[], items_view="notLoaded", status=status, error=error,
+                    started_at=self.started_at, completed_at=completed, duration_ms=duration,
+                    root_turn_id=self.turn_id)
+
+    # -- control -------------------------------------------------------------------------------------------
 
     async def abort_and_wait(self, reason: str | None) -> None:
-        raise NotImplementedError
+        """Stop the turn (as failed with ``reason``, or interrupted when None) and wait until it has ended."""
+        if reason is not None and self.failure is None:
+            self.failure = turn_error(reason, "internalServerError")
+        self.scope.cancel()
+        await self.done.wait()
+
+    # -- items and history ---------------------------------------------------------------------------------
+
+    async def item_started(self, item: ThreadItem) -> None:
+        started = now_ms()
+        self.open_items[item.id] = (item, started)
+        await self.session.emit(N.ITEM_STARTED, ItemStartedNotification(
+            thread_id=self.thread_id, turn_id=self.turn_id, item=item, started_at_ms=started))
+
+    async def item_completed(self, item: ThreadItem) -> None:
+        _, started = self.open_items.pop(item.id, (item, now_ms()))
+        completed = now_ms()
+        self.unsaved_items.append((item, started, completed))
+        await self.session.emit(N.ITEM_COMPLETED, ItemCompletedNotification(
+            thread_id=self.thread_id, turn_id=self.turn_id, item=item, completed_at_ms=completed))
+
+    def append_history(self, entries: list[dict[str, Any]]) -> None:
+        history = self.session.history
+        assert history is not None
+        history.extend(entries)
+        self.unsaved_history.extend(entries)
+
+    def batch(self, status: TurnStatus, turn: Turn) -> WriteBatch:
+        session = self.session
+        batch = WriteBatch(self.thread_id).put_turn(self.turn_id, status, encode_turn_data(turn))
+        for item, started, completed in self.unsaved_items:
+            batch.put_item(self.turn_id, item.id, _encoder.encode(item), started_at_ms=started,
+                           completed_at_ms=completed)
+        batch.append_history(self.turn_id, [_encoder.encode(entry) for entry in self.unsaved_history])
+        batch.update_thread(updated_at=now_s(), preview=session.record.preview, data=encode_meta(session.meta))
+        return batch
+
+    async def flush(self) -> None:
+        """Persist what this turn has produced so far (a consistent step: completed items and history)."""
+        await self.session.persist(self.batch("inProgress", self.turn_struct("inProgress")))
+        self.unsaved_items.clear()
+        self.unsaved_history.clear()
+
+
+TurnBody = Callable[[ActiveTurn], Awaitable[None]]
+
+
+async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
+    """The frame of every turn (regular or compaction): announce, run ``body``, end exactly once."""
+    session = turn.session
+    status: TurnStatus = "completed"
+    error: TurnError | None = None
+    try:
+        with anyio.move_on_after(5):
+            await turn.response_sent.wait()  # the turn/start response goes out before anything else
+        turn.started_at, turn.started_ms = now_s(), now_ms()
+        await session.set_status(ACTIVE)
+        await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
+                                                                   turn=turn.turn_struct("inProgress")))
+        with turn.scope:
+            await turn.flush()
+            await body(turn)
+        if turn.scope.cancelled_caught:
+            status = "interrupted"
+    except TurnFailed as failed:
+        status, error = "failed", failed.error
+    except Exception:
+        logger.exception("thread %s turn %s: unexpected error", turn.thread_id, turn.turn_id)
+        status, error = "failed", turn_error("internal error while running the turn", "internalServerError")
+    finally:
+        if turn.failure is not None and status != "completed":
+            status, error = "failed", turn.failure
+        with anyio.CancelScope(shield=True):
+            await _finish(turn, status, error)
+
+
+async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None) -> None:
+    session = turn.session
+    try:
+        for item, _ in list(turn.open_items.values()):
+            await turn.item_completed(item)  # closes what a stream cut or an interrupt left half-shown
+        if session.history is not None:
+            repaired = ensure_call_output_pairs(session.history)
+            if len(repaired) != len(session.history):
+                extra = [entry for entry in repaired if entry not in session.history]
+                session.history[:] = repaired
+                turn.unsaved_history.extend(extra)
+        final = turn.turn_struct(status, error, completed=now_s())
+        try:
+            with anyio.move_on_after(10):
+                await session.persist(turn.batch(status, final))
+        except Exception:
+            logger.exception("thread %s turn %s: final write failed", turn.thread_id, turn.turn_id)
+    finally:
+        session.active = None
+        turn.done.set()
+        for reply, answered in turn.interrupt_waiters:
+            reply.set(None)
+            with anyio.move_on_after(2):
+                await answered.wait()  # the turn/interrupt response goes out before turn/completed
+        await session.set_status(IDLE)
+        await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(
+            thread_id=turn.thread_id, turn=turn.turn_struct(status, error, completed=now_s())))
+        session.maybe_schedule_unload()

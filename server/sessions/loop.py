@@ -1,0 +1,135 @@
+"""The body of a regular turn: user input → sampling requests → items → client tool rounds → done.
+
+Steered input joins the history before the next request; the turn goes on while the model calls tools or
+input is waiting, and ends when the model answers without a tool call. Compaction hooks run before each
+request (``server.sessions.compact``). With an output schema, the final message must parse as JSON and match
+it, or the turn fails with the mismatch in its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jsonschema
+import msgspec
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    ThreadTokenUsage,
+    ThreadTokenUsageUpdatedNotification,
+    TokenUsageBreakdown,
+    UserInput,
+    UserMessageThreadItem,
+)
+
+from ..ids import uuid7
+from ..upstream.events import Usage
+from .convert import input_message, preview_of
+from .request import RequestPlan, build_request
+from .sampling import sample
+from .services import TurnServices
+from .tools import run_tool_call
+from .turn import ActiveTurn, TurnFailed, turn_error
+
+__all__ = ["add_user_input", "ensure_history", "record_usage", "regular_turn"]
+
+
+async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
+    session = turn.session
+    if session.history is None:
+        entries = [] if session.ephemeral else await session.deps.store.load_history(session.thread_id)
+        session.history = [msgspec.json.decode(entry) for entry in entries]
+    return session.history
+
+
+async def add_user_input(turn: ActiveTurn, inputs: Sequence[UserInput], client_id: str | None) -> None:
+    session = turn.session
+    item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
+    await turn.item_started(item)
+    await turn.item_completed(item)
+    turn.append_history([input_message(inputs)])
+    if not session.record.preview:
+        session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
+
+
+async def record_usage(turn: ActiveTurn, usage: Usage | None, context_window: int | None) -> None:
+    if usage is None:
+        return
+    session = turn.session
+    last = TokenUsageBreakdown(total_tokens=usage.total_tokens, input_tokens=usage.input_tokens,
+                               cached_input_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
+                               reasoning_output_tokens=usage.reasoning_tokens)
+    before = session.meta.token_usage.total if session.meta.token_usage else None
+    total = last if before is None else TokenUsageBreakdown(
+        total_tokens=before.total_tokens + last.total_tokens, input_tokens=before.input_tokens + last.input_tokens,
+        cached_input_tokens=before.cached_input_tokens + last.cached_input_tokens,
+        output_tokens=before.output_tokens + last.output_tokens,
+        reasoning_output_tokens=before.reasoning_output_tokens + last.reasoning_output_tokens)
+    token_usage = ThreadTokenUsage(total=total, last=last, model_context_window=context_window)
+    session.meta = msgspec.structs.replace(session.meta, token_usage=token_usage,
+                                           last_response_tokens=usage.total_tokens)
+    await session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
+        thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=token_usage))
+
+
+def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: Any = None) -> RequestPlan:
+    settings = turn.session.meta.settings
+    model = services.model(settings.model)
+    return RequestPlan(
+        model=settings.model, thread_id=turn.thread_id, instructions=settings.base_instructions,
+        developer_instructions=settings.developer_instructions,
+        reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort,
+        reasoning_summary=settings.reasoning_summary or "auto",
+        supports_reasoning=bool(model.supported_reasoning_efforts), service_tier=settings.service_tier,
+        output_schema=turn.output_schema, context_management=context_management)
+
+
+async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
+                       client_id: str | None) -> None:
+    from .compact import after_response, before_request  # compaction hooks live beside the turn loop
+
+    session = turn.session
+    history = await ensure_history(turn)
+    turn.turn_start_index = len(history)
+    await add_user_input(turn, inputs, client_id)
+    while True:
+        context_management = await before_request(turn, services)
+        settings = session.meta.settings
+        body = build_request(plan_for(turn, services, context_management=context_management), history,
+                             settings.dynamic_tools)
+        sampled = await sample(turn, services.client(settings.model_provider), body)
+        outputs = await after_response(turn, services, sampled.outputs)
+        turn.append_history(outputs)
+        session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
+        await record_usage(turn, sampled.usage, services.model(settings.model).context_window)
+        await turn.flush()
+        calls = [item for item in outputs if item.get("type") == "function_call"]
+        for call in calls:
+            turn.append_history([await run_tool_call(turn, call)])
+        if calls:
+            await turn.flush()
+        steered, turn.pending_inputs = turn.pending_inputs, []
+        for inputs_, steered_id in steered:
+            await add_user_input(turn, inputs_, steered_id)
+        if not calls and not steered and not turn.pending_inputs:
+            turn.accepting_input = False  # no await since the check: a steer from now on finds no turn
+            break
+    _check_output_schema(turn)
+
+
+def _check_output_schema(turn: ActiveTurn) -> None:
+    if turn.output_schema is None:
+        return
+    text = turn.last_agent_text
+    try:
+        value = msgspec.json.decode(text or "")
+    except msgspec.DecodeError:
+        raise TurnFailed(turn_error("the final message is not JSON, but the turn has an outputSchema", "other",
+                                    (text or "")[:500])) from None
+    errors = list(jsonschema.Draft202012Validator(turn.output_schema).iter_errors(value))
+    if errors:
+        first = min(errors, key=lambda e: len(list(e.absolute_path)))
+        where = "/".join(str(p) for p in first.absolute_path)
+        raise TurnFailed(turn_error(f"the final message does not match the outputSchema: {first.message} "
+                                    f"(at /{where})", "other"))

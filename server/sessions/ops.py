@@ -1,0 +1,151 @@
+"""``turn/start``, ``turn/steer`` and ``turn/interrupt``: the turn controls, run inside the thread's actor.
+
+Contract (Codex's observed semantics):
+- ``turn/start`` answers first (status ``inProgress``, ``startedAt: null``); the turn announces itself only
+  after that response is out. While a regular turn runs, ``turn/start`` joins it like a steer and answers
+  with the active turn; a compaction turn is not steerable (``activeTurnNotSteerable``).
+- ``turn/steer`` checks ``expectedTurnId`` (``expected active turn id `X` but found `Y` ``).
+- ``turn/interrupt`` of the active turn cancels it and answers once it has ended, before
+  ``thread/status/changed {idle}`` and ``turn/completed {interrupted}``; a stale, wrong or finished turn id
+  is refused at once, so it never hangs and never cancels a newer turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import jsonschema
+import msgspec
+from msgspec import UNSET
+
+from protocol._generated.types import (
+    TurnInterruptParams,
+    TurnStartParams,
+    TurnStartResponse,
+    TurnSteerParams,
+    TurnSteerResponse,
+)
+
+from ..errors import InvalidParams, InvalidRequest
+from ..ids import uuid7
+from .actor import ThreadSession
+from .loop import regular_turn
+from .meta import encode_meta
+from .reply import Reply
+from .service import Sessions
+from .services import TurnServices
+from .turn import ActiveTurn, run_turn
+
+__all__ = ["interrupt_turn", "not_steerable", "start_turn", "steer_turn"]
+
+After = Callable[[], Awaitable[None]]
+
+
+def not_steerable(turn: ActiveTurn) -> InvalidRequest:
+    return InvalidRequest(f"turn {turn.turn_id} is a {turn.kind} turn and cannot take input",
+                          data={"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}})
+
+
+def _given(value: Any) -> bool:
+    return value is not UNSET and value is not None
+
+
+def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
+    """``turn/start`` overrides apply to this turn and every later one."""
+    changes: dict[str, Any] = {}
+    for name, target in (("cwd", "cwd"), ("approval_policy", "approval_policy"),
+                         ("approvals_reviewer", "approvals_reviewer"), ("sandbox_policy", "sandbox"),
+                         ("model", "model"), ("effort", "reasoning_effort"), ("summary", "reasoning_summary"),
+                         ("service_tier", "service_tier"), ("personality", "personality")):
+        value = getattr(params, name)
+        if _given(value):
+            changes[target] = value
+    if changes:
+        settings = msgspec.structs.replace(session.meta.settings, **changes)
+        session.meta = msgspec.structs.replace(session.meta, settings=settings)
+        session.record = msgspec.structs.replace(session.record, cwd=settings.cwd, data=encode_meta(session.meta))
+
+
+async def start_turn(sessions: Sessions, services: TurnServices, params: TurnStartParams) -> tuple[TurnStartResponse, After | None]:
+    session = await sessions.require_loaded(params.thread_id)
+    schema = params.output_schema if params.output_schema is not UNSET else None
+    if schema is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidParams(f"outputSchema is not a valid JSON Schema: {exc.message}") from exc
+    client_id = params.client_user_message_id if _given(params.client_user_message_id) else None
+
+    async def job() -> tuple[ActiveTurn, bool]:
+        active = session.active
+        if active is not None and active.accepting_input:
+            if active.kind != "regular":
+                raise not_steerable(active)
+            active.pending_inputs.append((list(params.input), client_id))
+            return active, True
+        if active is not None:
+            await active.done.wait()  # it is finishing: the new turn starts right after it
+        _sticky(session, params)
+        turn = ActiveTurn(session, uuid7(), output_schema=schema)
+        session.active = turn
+        session.cancel_unload()
+
+        async def body(t: ActiveTurn) -> None:
+            await regular_turn(t, services, params.input, client_id)
+
+        session.start_task(run_turn, turn, body)
+        return turn, False
+
+    turn, joined = await session.call(job)
+    response = TurnStartResponse(turn=turn.turn_struct("inProgress"))
+    response.turn.started_at = None
+
+    async def released() -> None:
+        turn.response_sent.set()
+
+    return response, None if joined else released
+
+
+async def steer_turn(sessions: Sessions, params: TurnSteerParams) -> TurnSteerResponse:
+    session = await sessions.require_loaded(params.thread_id)
+    client_id = params.client_user_message_id if _given(params.client_user_message_id) else None
+
+    async def job() -> str:
+        active = session.active
+        if active is None or not active.accepting_input:
+            raise InvalidRequest("no active turn to steer")
+        if active.turn_id != params.expected_turn_id:
+            raise InvalidRequest(f"expected active turn id `{params.expected_turn_id}` but found `{active.turn_id}`")
+        if active.kind != "regular":
+            raise not_steerable(active)
+        active.pending_inputs.append((list(params.input), client_id))
+        return active.turn_id
+
+    return TurnSteerResponse(turn_id=await session.call(job))
+
+
+async def interrupt_turn(sessions: Sessions, params: TurnInterruptParams) -> After:
+    """Cancel the active turn and wait until it has ended; returns the action releasing ``turn/completed``."""
+    session = await sessions.require_loaded(params.thread_id)
+
+    async def job() -> tuple[Reply[None], anyio.Event]:
+        active = session.active
+        if active is None or active.done.is_set():
+            raise InvalidRequest("no active turn to interrupt")
+        if active.turn_id != params.turn_id:
+            raise InvalidRequest(f"expected active turn id {params.turn_id} but found {active.turn_id}")
+        reply: Reply[None] = Reply()
+        answered = anyio.Event()
+        active.interrupt_waiters.append((reply, answered))
+        active.scope.cancel()
+        return reply, answered
+
+    reply, answered = await session.call(job)
+    await reply.wait(timeout=60)
+
+    async def release() -> None:
+        answered.set()
+
+    return release

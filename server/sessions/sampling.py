@@ -1,0 +1,217 @@
+"""One sampling request: stream a ``/responses`` call and turn its events into items and notifications.
+
+Contract:
+- Each output item is announced as it streams (``item/started`` → deltas → ``item/completed``); the
+  concatenated ``item/agentMessage/delta`` text equals the completed item's text byte for byte (a gap the
+  stream skipped is sent as a final delta before the item completes).
+- An attempt is atomic for the model-visible history: its output items are returned only once
+  ``response.completed`` arrived. A stream that breaks is retried (``error {willRetry: true}``, up to the
+  provider's ``stream_max_retries``) with the same request, so a partial attempt — in particular one that
+  streamed a compaction item — commits nothing.
+- Any other upstream failure raises ``TurnFailed`` with the error mapped to ``codexErrorInfo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import msgspec
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    AgentMessageDeltaNotification,
+    AgentMessageThreadItem,
+    CodexErrorInfo,
+    ErrorNotification,
+    ReasoningSummaryPartAddedNotification,
+    ReasoningSummaryTextDeltaNotification,
+    ReasoningTextDeltaNotification,
+    ReasoningThreadItem,
+    TurnError,
+)
+
+from ..ids import uuid7
+from ..upstream.client import ResponsesClient
+from ..upstream.errors import StreamError, UpstreamError
+from ..upstream.events import (
+    OutputItemAdded,
+    OutputItemDone,
+    OutputTextDelta,
+    ReasoningSummaryPartAdded,
+    ReasoningSummaryTextDelta,
+    ReasoningTextDelta,
+    ResponseCompleted,
+    Usage,
+)
+from ..upstream.retry import RetryNotice, backoff_delay
+from .convert import output_to_thread_item
+from .turn import ActiveTurn, TurnFailed, turn_error
+
+__all__ = ["Sampled", "sample", "upstream_turn_error"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Sampled:
+    outputs: list[dict[str, Any]]
+    usage: Usage | None
+    model: str | None = None
+
+
+def _wire_info(info: Any) -> CodexErrorInfo | None:
+    try:
+        return msgspec.convert(info, type=CodexErrorInfo)  # type: ignore[arg-type]
+    except msgspec.ValidationError:
+        return "other"
+
+
+def upstream_turn_error(exc: UpstreamError) -> TurnError:
+    return turn_error(exc.message, _wire_info(exc.codex_error_info()))
+
+
+@dataclass
+class _Open:
+    item_id: str
+    kind: str
+    text: list[str] = field(default_factory=list)
+
+
+class _Attempt:
+    """The per-attempt mapping from upstream item ids to the client items announced for them."""
+
+    def __init__(self, turn: ActiveTurn) -> None:
+        self.turn = turn
+        self.open: dict[str, _Open] = {}
+        self.outputs: list[dict[str, Any]] = []
+
+    @staticmethod
+    def key(item_id: str | None, index: int) -> str:
+        return item_id or f"#{index}"
+
+    async def added(self, event: OutputItemAdded) -> None:
+        kind = event.item.get("type")
+        key = self.key(event.item.get("id"), event.output_index)
+        if kind == "message" and event.item.get("role", "assistant") == "assistant":
+            state = self.open[key] = _Open(uuid7(), "message")
+            await self.turn.item_started(AgentMessageThreadItem(id=state.item_id, text="", phase=None, delivery=None,
+                                                                memory_citation=None, questions=None))
+        elif kind == "reasoning":
+            state = self.open[key] = _Open(uuid7(), "reasoning")
+            await self.turn.item_started(ReasoningThreadItem(id=state.item_id, summary=[], content=[]))
+
+    def _state(self, item_id: str, index: int) -> _Open | None:
+        return self.open.get(self.key(item_id, index))
+
+    async def text_delta(self, event: OutputTextDelta) -> None:
+        state = self._state(event.item_id, event.output_index)
+        if state is not None and event.delta:
+            await self._delta(state, event.delta)
+
+    async def _delta(self, state: _Open, delta: str) -> None:
+        state.text.append(delta)
+        await self.turn.session.emit(N.ITEM_AGENT_MESSAGE_DELTA, AgentMessageDeltaNotification(
+            thread_id=self.turn.thread_id, turn_id=self.turn.turn_id, item_id=state.item_id, delta=delta))
+
+    async def reasoning(self, event: ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta) -> None:
+        state = self._state(event.item_id, event.output_index)
+        if state is None:
+            return
+        ids = {"thread_id": self.turn.thread_id, "turn_id": self.turn.turn_id, "item_id": state.item_id}
+        if isinstance(event, ReasoningSummaryPartAdded):
+            note: Any = ReasoningSummaryPartAddedNotification(summary_index=event.summary_index, **ids)
+            method = N.ITEM_REASONING_SUMMARY_PART_ADDED
+        elif isinstance(event, ReasoningSummaryTextDelta):
+            note = ReasoningSummaryTextDeltaNotification(delta=event.delta, summary_index=event.summary_index, **ids)
+            method = N.ITEM_REASONING_SUMMARY_TEXT_DELTA
+        else:
+            note = ReasoningTextDeltaNotification(delta=event.delta, content_index=event.content_index, **ids)
+            method = N.ITEM_REASONING_TEXT_DELTA
+        await self.turn.session.emit(method, note)
+
+    async def done(self, event: OutputItemDone) -> None:
+        item = event.item
+        self.outputs.append(item)
+        shown = output_to_thread_item(item)
+        if shown is None:
+            return
+        key = self.key(item.get("id"), event.output_index)
+        state = self.open.pop(key, None)
+        if state is None:  # a server that skipped output_item.added: announce before completing
+            state = _Open(uuid7(), str(item.get("type")))
+            await self.turn.item_started(msgspec.structs.replace(shown, id=state.item_id, **_empty(shown)))
+        shown = msgspec.structs.replace(shown, id=state.item_id)
+        if isinstance(shown, AgentMessageThreadItem):
+            streamed = "".join(state.text)
+            if shown.text != streamed:
+                if shown.text.startswith(streamed):
+                    await self._delta(state, shown.text[len(streamed):])
+                else:
+                    logger.warning("turn %s: streamed text differs from the final message", self.turn.turn_id)
+            self.turn.last_agent_text = shown.text
+        await self.turn.item_completed(shown)
+
+
+def _empty(item: Any) -> dict[str, Any]:
+    if isinstance(item, AgentMessageThreadItem):
+        return {"text": ""}
+    if isinstance(item, ReasoningThreadItem):
+        return {"summary": [], "content": []}
+    return {}
+
+
+async def _consume(attempt: _Attempt, events: Any) -> Sampled:
+    async for event in events:
+        if isinstance(event, OutputTextDelta):
+            await attempt.text_delta(event)
+        elif isinstance(event, OutputItemAdded):
+            await attempt.added(event)
+        elif isinstance(event, OutputItemDone):
+            await attempt.done(event)
+        elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
+            await attempt.reasoning(event)
+        elif isinstance(event, ResponseCompleted):
+            return Sampled(attempt.outputs, event.response.usage, event.response.model)
+    raise StreamError("stream ended without response.completed")
+
+
+async def _announce_retry(turn: ActiveTurn, error: UpstreamError, attempt: int, limit: int) -> None:
+    info = _wire_info(error.codex_error_info())
+    await turn.session.emit(N.ERROR, ErrorNotification(
+        thread_id=turn.thread_id, turn_id=turn.turn_id, will_retry=True,
+        error=turn_error(f"Reconnecting... {attempt}/{limit}", info, error.message)))
+
+
+async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]) -> Sampled:
+    """Run one sampling request to completion, retrying broken streams; raises ``TurnFailed``."""
+    limit = client.provider.stream_max_retries
+
+    async def on_retry(notice: RetryNotice) -> None:
+        await _announce_retry(turn, notice.error, notice.attempt, notice.max_attempts)
+
+    failures = 0
+    while True:
+        attempt = _Attempt(turn)
+        try:
+            async with client.stream(body, on_retry=on_retry) as events:
+                return await _consume(attempt, events)
+        except StreamError as exc:
+            # Items the broken attempt left open are closed with what they showed; none of its output is kept.
+            for state in attempt.open.values():
+                entry = turn.open_items.get(state.item_id)
+                if entry is not None:
+                    shown = entry[0]
+                    if isinstance(shown, AgentMessageThreadItem):
+                        shown = msgspec.structs.replace(shown, text="".join(state.text))
+                    await turn.item_completed(shown)
+            failures += 1
+            if failures > limit:
+                raise TurnFailed(upstream_turn_error(exc)) from exc
+            await _announce_retry(turn, exc, failures, limit)
+            await anyio.sleep(backoff_delay(failures, random.random))
+        except UpstreamError as exc:
+            raise TurnFailed(upstream_turn_error(exc)) from exc

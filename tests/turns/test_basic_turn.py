@@ -1,0 +1,36 @@
+"""A turn against the simulator, end to end in memory: the Codex notification sequence, byte-exact text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.simulator import Reasoning, Reply, Simulator, Text, Usage
+from tests.harness import SIM_ENV, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_completed(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Reasoning(summary=["Thinking."]), Text("Hello there, friend.", 7)],
+                          usage=Usage(input_tokens=50, output_tokens=12)))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread = (await h.client.request("thread/start", {}))["thread"]
+            turn, events = await h.client.run_turn({"threadId": thread["id"], "input": [{"type": "text", "text": "hi"}]})
+            methods = [e["method"] for e in events]
+            assert methods[0] == "turn/started" and methods[-1] == "turn/completed"
+            assert methods.count("turn/completed") == 1
+            assert turn["status"] == "completed" and turn["error"] is None and turn["durationMs"] is not None
+            completed = [e["params"]["item"] for e in events if e["method"] == "item/completed"]
+            assert [i["type"] for i in completed] == ["userMessage", "reasoning", "agentMessage"]
+            message = completed[-1]
+            deltas = "".join(e["params"]["delta"] for e in events if e["method"] == "item/agentMessage/delta")
+            assert deltas == message["text"] == "Hello there, friend."
+            usage = [e for e in events if e["method"] == "thread/tokenUsage/updated"][-1]["params"]["tokenUsage"]
+            assert usage["last"]["totalTokens"] == 62
+        request = sim.requests[-1].body
+        assert request["stream"] is True and request["store"] is False
+        assert request["prompt_cache_key"] == thread["id"]
+        assert request["input"][-1]["content"][0]["text"] == "hi"
