@@ -24,6 +24,7 @@ from protocol._generated.types import (
 )
 
 from ..ids import uuid7
+from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
 from .convert import input_message, preview_of
 from .request import RequestPlan, build_request
@@ -87,7 +88,7 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
 
 async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
                        client_id: str | None) -> None:
-    from .compact import after_response, before_request  # compaction hooks live beside the turn loop
+    from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
 
     session = turn.session
     history = await ensure_history(turn)
@@ -98,9 +99,15 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
-        sampled = await sample(turn, services.client(settings.model_provider), body)
-        outputs = await after_response(turn, services, sampled.outputs)
-        turn.append_history(outputs)
+        try:
+            sampled = await sample(turn, services.client(settings.model_provider), body)
+        except TurnFailed as failed:
+            if context_management is not None and _rejects_context_management(failed):
+                await inline_rejected(turn, services)  # remembered; this request goes again without it
+                continue
+            raise
+        outputs = sampled.outputs
+        turn.append_history(await after_response(turn, services, outputs))
         session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
         await record_usage(turn, sampled.usage, services.model(settings.model).context_window)
         await turn.flush()
@@ -116,6 +123,11 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn
             break
     _check_output_schema(turn)
+
+
+def _rejects_context_management(failed: TurnFailed) -> bool:
+    cause = failed.__cause__
+    return isinstance(cause, HttpStatusError) and cause.rejects_parameter("context_management")
 
 
 def _check_output_schema(turn: ActiveTurn) -> None:
