@@ -44,8 +44,8 @@ async def memory_transport(*, max_frame: int = DEFAULT_MAX_FRAME) -> AsyncIterat
         try:
             yield Transport(in_recv, out_send), MemoryClientEnd(chunk_send, out_recv)
         finally:
-            out_send.close()
-            chunk_send.close()
+            for stream in (out_send, chunk_send, in_recv, out_recv):
+                stream.close()
             tg.cancel_scope.cancel()
 
 

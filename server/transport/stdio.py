@@ -58,6 +58,7 @@ async def stdio_transport(
             out_send.close()
             with anyio.move_on_after(2, shield=True):
                 await writer_done.wait()
+            in_recv.close()
             tg.cancel_scope.cancel()
 
 
