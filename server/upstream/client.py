@@ -29,8 +29,8 @@ import msgspec
 import zstandard
 
 from server.upstream.auth import CachedLogin, ResolvedAuth, resolve_request_auth
-from server.upstream.errors import HttpStatusError, RetriesExhausted, TransportError, UpstreamError, redact
-from server.upstream.mapping import http_status_error
+from server.upstream.errors import RetriesExhausted, TransportError, UpstreamError, redact
+from server.upstream.mapping import http_status_error, refuses_compression
 from server.upstream.provider import ProviderInfo
 from server.upstream.retry import MAX_SERVER_DELAY, RetryNotice, backoff_delay
 from server.upstream.stream import EventStream
@@ -45,6 +45,7 @@ ZSTD_LEVEL = 3
 _OFF_THREAD_BYTES = 1 << 20  # compress bodies above 1 MiB in a worker thread so the event loop keeps moving
 _ERROR_BODY_LIMIT = 64 * 1024  # error bodies are small; a proxy's HTML page is not worth more than this
 _CONNECT_TIMEOUT = 30.0
+_CLOSE_SECONDS = 5.0  # closing a response never blocks a cancelled turn for longer than this
 _encoder = msgspec.json.Encoder()
 
 
@@ -79,13 +80,18 @@ class ResponsesClient:
         self._rand = rand
 
     @asynccontextmanager
-    async def stream(self, body: Mapping[str, Any], *, on_retry: OnRetry | None = None) -> AsyncIterator[EventStream]:
+    async def stream(
+        self, body: Mapping[str, Any], *, on_retry: OnRetry | None = None, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[EventStream]:
         """POST `/responses` and yield the open `EventStream`; leaving the block closes the connection.
+
+        `headers` are per-request extras (`x-codex-turn-state`, `session_id`, `x-codex-beta-features`…);
+        they cannot replace the credential or protocol headers this client sets.
 
         Raises (on entry): `MissingCredentials`, an `HttpStatusError` subclass, `ContextWindowExceeded`,
         `TransportError`, or `RetriesExhausted`. While iterating: see `EventStream`.
         """
-        response, auth, request_id = await self._send("responses", _encoder.encode(body), on_retry)
+        response, auth, request_id = await self._send("responses", _encoder.encode(body), on_retry, headers)
         events = EventStream(
             response,
             idle_timeout=self.provider.stream_idle_timeout,
@@ -98,13 +104,15 @@ class ResponsesClient:
         finally:
             await events.aclose()
 
-    async def compact(self, body: Mapping[str, Any], *, on_retry: OnRetry | None = None) -> list[dict[str, Any]]:
-        """POST `/responses/compact` (never compressed) and return its `output` items.
+    async def compact(
+        self, body: Mapping[str, Any], *, on_retry: OnRetry | None = None, headers: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """POST `/responses/compact` (never compressed) and return its `output` items; `headers` as for `stream`.
 
         Raises: `CompactEndpointMissing` on 404, the errors `stream` raises on entry, and `TransportError`
         when the answer cannot be read or has no `output` list.
         """
-        response, auth, request_id = await self._send("compact", _encoder.encode(body), on_retry)
+        response, auth, request_id = await self._send("compact", _encoder.encode(body), on_retry, headers)
         try:
             raw = await response.aread()
         except httpx.HTTPError as exc:
@@ -112,7 +120,7 @@ class ResponsesClient:
                 redact(f"reading the compaction answer failed: {type(exc).__name__}", auth.secrets)
             ) from exc
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
                 await response.aclose()
         try:
             return msgspec.json.decode(raw, type=_CompactResult).output
@@ -121,7 +129,11 @@ class ResponsesClient:
             raise TransportError(f"compaction answer is not a response.compaction object: {exc}") from None
 
     async def _send(
-        self, endpoint: Literal["responses", "compact"], payload: bytes, on_retry: OnRetry | None
+        self,
+        endpoint: Literal["responses", "compact"],
+        payload: bytes,
+        on_retry: OnRetry | None,
+        extra_headers: Mapping[str, str] | None,
     ) -> tuple[httpx.Response, ResolvedAuth, str]:
         path = "/responses" if endpoint == "responses" else "/responses/compact"
         max_retries = self.provider.request_max_retries
@@ -141,7 +153,7 @@ class ResponsesClient:
                 compressed = compressed or await _compress(payload)
                 content = compressed
             request_id = str(uuid.uuid4())
-            request = self._build(path, content, auth, request_id, streaming=endpoint == "responses")
+            request = self._build(path, content, auth, request_id, extra_headers, streaming=endpoint == "responses")
             logger.info(
                 "POST %s request %s attempt %d: %d bytes%s",
                 path,
@@ -158,18 +170,14 @@ class ResponsesClient:
                 error.__cause__ = exc
             else:
                 server_id = response.headers.get("x-request-id", "-")
-                logger.info(
-                    "POST %s request %s: status %d (server id %s)", path, request_id, response.status_code, server_id
-                )
+                logger.info("request %s: status %d (server id %s)", request_id, response.status_code, server_id)
                 if response.is_success:
                     return response, auth, request_id
                 error = await self._read_error(response, endpoint, auth)
-                if auth.compress and not self.compression_refused and _refuses_compression(error):
+                if auth.compress and not self.compression_refused and refuses_compression(error):
                     # Not counted as a retry: the body, not the server, was the problem.
                     self.compression_refused = True
-                    logger.warning(
-                        "provider %s refused a zstd body; sending uncompressed from now on", self.provider.id
-                    )
+                    logger.warning("provider %s refused a zstd body; sending plain JSON from now on", self.provider.id)
                     continue
             if not error.retryable:
                 raise error
@@ -184,17 +192,25 @@ class ResponsesClient:
             await self._sleep(delay)
 
     def _build(
-        self, path: str, content: bytes, auth: ResolvedAuth, request_id: str, *, streaming: bool
+        self,
+        path: str,
+        content: bytes,
+        auth: ResolvedAuth,
+        request_id: str,
+        extra_headers: Mapping[str, str] | None,
+        *,
+        streaming: bool,
     ) -> httpx.Request:
-        headers = dict(auth.headers)
+        # Caller extras first, then ours over them (case-insensitively): a caller cannot replace the credential.
+        headers = httpx.Headers(extra_headers or {})
+        headers.update(auth.headers)
         headers["Content-Type"] = "application/json"
         headers["Accept"] = "text/event-stream" if streaming else "application/json"
         headers["x-client-request-id"] = request_id
         if auth.compress:
             headers["Content-Encoding"] = "zstd"
         # The read timeout doubles as the wait for response headers; the per-line idle timeout is EventStream's.
-        idle = self.provider.stream_idle_timeout
-        timeout = httpx.Timeout(_CONNECT_TIMEOUT, read=idle, connect=_CONNECT_TIMEOUT)
+        timeout = httpx.Timeout(_CONNECT_TIMEOUT, read=self.provider.stream_idle_timeout)
         return self._http.build_request(
             "POST",
             self.provider.url(path),
@@ -214,7 +230,7 @@ class ResponsesClient:
         except httpx.HTTPError:
             pass  # a truncated error body still has a status code worth reporting
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
                 await response.aclose()
         return http_status_error(
             response.status_code,
@@ -224,24 +240,6 @@ class ResponsesClient:
             secrets=auth.secrets,
             now=time.time(),
         )
-
-
-def _refuses_compression(error: UpstreamError) -> bool:
-    if not isinstance(error, HttpStatusError):
-        return False
-    if error.status == 415:
-        return True
-    if error.status != 400:
-        return False
-    # Gateways word it differently ("Request body must be valid JSON", "Failed to parse the request body as
-    # JSON", "invalid character '('" — zstd's magic number starts with that byte).
-    message = error.message.lower()
-    return (
-        error.code == "invalid_json"
-        or "valid json" in message
-        or ("parse" in message and "json" in message)
-        or "invalid character '('" in message
-    )
 
 
 async def _compress(payload: bytes) -> bytes:

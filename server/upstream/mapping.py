@@ -18,7 +18,7 @@ import msgspec
 from server.upstream import errors as e
 from server.upstream.retry import retry_after_seconds, try_again_in_seconds
 
-__all__ = ["failed_response_error", "http_status_error"]
+__all__ = ["failed_response_error", "http_status_error", "refuses_compression"]
 
 _USAGE_CODES = frozenset({"insufficient_quota", "usage_not_included", "usage_limit_reached"})
 _OVERLOADED_CODES = frozenset({"server_is_overloaded", "slow_down"})
@@ -107,3 +107,22 @@ def failed_response_error(error: Mapping[str, Any] | None, *, secrets: Sequence[
         return e.ResponseFailed(code, message, retryable=True, info="internalServerError")
     delay = try_again_in_seconds(str(raw_message)) if code == "rate_limit_exceeded" and raw_message else None
     return e.ResponseFailed(code, message, retryable=True, info="other", retry_after=delay)
+
+
+def refuses_compression(error: e.UpstreamError) -> bool:
+    """Whether `error`, answering a zstd body, says the server could not read the body (415, invalid JSON)."""
+    if not isinstance(error, e.HttpStatusError):
+        return False
+    if error.status == 415:
+        return True
+    if error.status != 400:
+        return False
+    # Gateways word it differently ("Request body must be valid JSON", "Failed to parse the request body as
+    # JSON", "invalid character '('" — zstd's magic number starts with that byte).
+    message = error.message.lower()
+    return (
+        error.code == "invalid_json"
+        or "valid json" in message
+        or ("parse" in message and "json" in message)
+        or "invalid character '('" in message
+    )

@@ -38,6 +38,8 @@ __all__ = ["EventStream"]
 
 logger = logging.getLogger(__name__)
 
+_CLOSE_SECONDS = 5.0  # closing never blocks a cancelled turn for longer than this
+
 
 class EventStream:
     """An open response stream. Async-iterate it once; `ResponsesClient.stream` closes it on exit.
@@ -70,7 +72,7 @@ class EventStream:
 
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe to call twice and while being cancelled."""
-        with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
             await self._events.aclose()
             await self._response.aclose()
 
@@ -134,7 +136,7 @@ class EventStream:
 async def _close_quietly(lines: AsyncIterator[str]) -> None:
     aclose = getattr(lines, "aclose", None)
     if aclose is not None:
-        with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
             try:
                 await aclose()
             except httpx.HTTPError:

@@ -254,3 +254,18 @@ async def test_a_missing_compact_endpoint_raises_its_own_error(http: httpx.Async
     with Simulator(compact_endpoint=False) as sim:
         with pytest.raises(e.CompactEndpointMissing), anyio.fail_after(10):
             await make_client(sim_provider(sim), http, sleeps).compact(user_body())
+
+
+async def test_per_request_headers_are_sent_but_cannot_replace_the_credential(
+    sim: Simulator, http: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    client = make_client(sim_provider(sim), http, sleeps)
+    extra = {"x-codex-turn-state": "ts-1", "authorization": "Bearer attacker", "Accept": "text/html"}
+    with anyio.fail_after(10):
+        async with client.stream(user_body(), headers=extra) as events:
+            _ = [event async for event in events]
+        await client.compact(user_body(), headers={"x-codex-turn-state": "ts-1"})
+    stream_request, compact_request = sim.requests
+    assert stream_request.headers["x-codex-turn-state"] == compact_request.headers["x-codex-turn-state"] == "ts-1"
+    assert stream_request.headers["authorization"] == f"Bearer {SENTINEL_KEY}"
+    assert stream_request.headers["accept"] == "text/event-stream"
