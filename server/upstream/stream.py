@@ -70,6 +70,9 @@ class EventStream:
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events
 
+    async def __anext__(self) -> StreamEvent:
+        return await anext(self._events)
+
     async def aclose(self) -> None:
         """Stop reading and release the connection. Safe to call twice and while being cancelled."""
         with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
