@@ -1,0 +1,80 @@
+"""thread/fork copies history without touching the source; thread/revert drops a turn and what follows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.client import RpcFailure
+from server.simulator import Gate, Reply, Simulator, Text
+from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+
+def _say(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]
+
+
+async def _three_turns(h: Harness) -> tuple[str, list[str]]:
+    thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    turn_ids = []
+    for word in ("one", "two", "three"):
+        turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say(word)})
+        turn_ids.append(turn["id"])
+    return thread_id, turn_ids
+
+
+async def test_fork_at_a_turn_copies_history_up_to_it_and_leaves_the_source_alone(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, turns = await _three_turns(h)
+            forked = await h.client.request("thread/fork", {"threadId": source, "lastTurnId": turns[1]})
+            fork = forked["thread"]
+            started = await h.client.next_global("thread/started", where=lambda p: p["thread"]["id"] == fork["id"])
+            assert started["thread"]["forkedFromId"] == source != fork["id"]
+            assert fork["forkedFromId"] == source
+            assert [t["id"] for t in fork["turns"]] == turns[:2]
+            await h.client.run_turn({"threadId": fork["id"], "input": _say("four")})
+            original = await h.client.request("thread/read", {"threadId": source, "includeTurns": True})
+            assert [t["id"] for t in original["thread"]["turns"]] == turns
+        inputs = sim.requests[-1].body["input"]
+        said = [c["text"] for i in inputs if i.get("role") == "user" for c in i["content"]]
+        assert said == ["one", "two", "four"]
+
+
+async def test_forking_mid_turn_snapshots_the_running_turn_as_interrupted(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("slow answer", 2)], stall_after=2, gate=gate))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source = (await h.client.request("thread/start", {}))["thread"]["id"]
+            running = (await h.client.request("turn/start", {"threadId": source, "input": _say("go")}))["turn"]
+            assert await gate.wait_reached_async(10)
+            with pytest.raises(RpcFailure, match="still in progress"):
+                await h.client.request("thread/fork", {"threadId": source, "lastTurnId": running["id"]})
+            fork = (await h.client.request("thread/fork", {"threadId": source}))["thread"]
+            assert [(t["id"], t["status"]) for t in fork["turns"]] == [(running["id"], "interrupted")]
+            gate.release()
+            events = [e async for e in h.client.turn_events(running["id"])]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+
+
+async def test_revert_drops_the_named_turn_and_every_later_one(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id, turns = await _three_turns(h)
+            with pytest.raises(RpcFailure) as unknown:
+                await h.client.request("thread/revert", {"threadId": thread_id, "beforeTurnId": "no-such-turn"})
+            assert unknown.value.message == "turn not found: no-such-turn"
+            reverted = await h.client.request("thread/revert", {"threadId": thread_id, "beforeTurnId": turns[1]})
+            assert reverted["thread"]["turns"] == []
+            assert await h.client.next_global("thread/reverted") == {"threadId": thread_id}
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [t["id"] for t in read["thread"]["turns"]] == turns[:1]
+            await h.client.run_turn({"threadId": thread_id, "input": _say("again")})
+        inputs = sim.requests[-1].body["input"]
+        said = [c["text"] for i in inputs if i.get("role") == "user" for c in i["content"]]
+        assert said == ["one", "again"]

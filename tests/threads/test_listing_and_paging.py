@@ -1,0 +1,94 @@
+"""thread/list filters and stable cursors; thread/turns/list and thread/items/list paging both ways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.client import RpcFailure
+from server.simulator import Simulator
+from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+
+def _say(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]
+
+
+async def _thread_with_turn(h: Harness, text: str, **start: Any) -> str:
+    thread_id = (await h.client.request("thread/start", start))["thread"]["id"]
+    await h.client.run_turn({"threadId": thread_id, "input": _say(text)})
+    return thread_id
+
+
+async def test_thread_list_filters_by_cwd_search_and_archive_and_pages_with_stable_cursors(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            a = await _thread_with_turn(h, "fix the parser", cwd=str(tmp_path / "a"))
+            b = await _thread_with_turn(h, "write docs", cwd=str(tmp_path / "b"))
+            c = await _thread_with_turn(h, "parser tests", cwd=str(tmp_path / "a"))
+            everything = await h.client.request("thread/list", {})
+            assert [t["id"] for t in everything["data"]] == [c, b, a]
+            assert all(t["status"] == {"type": "idle"} for t in everything["data"])
+            by_cwd = await h.client.request("thread/list", {"cwd": str(tmp_path / "a")})
+            assert [t["id"] for t in by_cwd["data"]] == [c, a]
+            searched = await h.client.request("thread/list", {"searchTerm": "PARSER"})
+            assert {t["id"] for t in searched["data"]} == {a, c}
+            oldest_first = await h.client.request("thread/list", {"sortDirection": "asc"})
+            assert [t["id"] for t in oldest_first["data"]] == [a, b, c]
+
+            first = await h.client.request("thread/list", {"limit": 2})
+            assert [t["id"] for t in first["data"]] == [c, b] and first["nextCursor"]
+            d = await _thread_with_turn(h, "a newer thread")  # must not shift the next page
+            second = await h.client.request("thread/list", {"limit": 2, "cursor": first["nextCursor"]})
+            assert [t["id"] for t in second["data"]] == [a] and second["nextCursor"] is None
+            assert d not in {t["id"] for t in second["data"]}
+
+            await h.client.request("thread/archive", {"threadId": b})
+            live = await h.client.request("thread/list", {})
+            archived = await h.client.request("thread/list", {"archived": True})
+            assert b not in {t["id"] for t in live["data"]} and [t["id"] for t in archived["data"]] == [b]
+
+            with pytest.raises(RpcFailure) as foreign:
+                await h.client.request("thread/list", {"cursor": first["nextCursor"], "sortKey": "updated_at"})
+            assert foreign.value.code == -32602 and "cursor" in foreign.value.message
+            with pytest.raises(RpcFailure) as garbage:
+                await h.client.request("thread/list", {"cursor": "!!not-a-cursor!!"})
+            assert garbage.value.code == -32602
+
+
+async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_ids = []
+            for n in range(5):
+                turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say(f"message {n}")})
+                turn_ids.append(turn["id"])
+            newest = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 2})
+            assert [t["id"] for t in newest["data"]] == turn_ids[:-3:-1]
+            assert [i["type"] for i in newest["data"][0]["items"]] == ["userMessage"]  # summary view
+            older = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 2,
+                                                                  "cursor": newest["nextCursor"]})
+            assert [t["id"] for t in older["data"]] == [turn_ids[2], turn_ids[1]]
+            back = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 10,
+                                                                 "sortDirection": "asc",
+                                                                 "cursor": older["backwardsCursor"]})
+            assert [t["id"] for t in back["data"]] == turn_ids[2:]
+
+            items = await h.client.request("thread/items/list", {"threadId": thread_id, "limit": 3})
+            assert len(items["data"]) == 3 and items["data"][0]["turnId"] == turn_ids[0]
+            rest = await h.client.request("thread/items/list", {"threadId": thread_id, "limit": 100,
+                                                                 "cursor": items["nextCursor"]})
+            assert len(items["data"]) + len(rest["data"]) == 10  # user + agent message per turn
+            one_turn = await h.client.request("thread/items/list", {"threadId": thread_id, "turnId": turn_ids[3]})
+            first_id = one_turn["data"][0]["item"]["id"]
+            after = await h.client.request("thread/items/list", {
+                "threadId": thread_id, "turnId": turn_ids[3], "cursor": {"type": "item", "itemId": first_id}})
+            assert [e["item"]["type"] for e in after["data"]] == ["agentMessage"]
+            with pytest.raises(RpcFailure) as foreign:
+                await h.client.request("thread/items/list", {"threadId": thread_id, "cursor": newest["nextCursor"]})
+            assert foreign.value.code == -32602
