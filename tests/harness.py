@@ -42,6 +42,7 @@ class SchemaWitness:
     sent_methods: dict[Any, str] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     seen: list[dict[str, Any]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     _responses: dict[str, str] = field(default_factory=_response_types)
 
     def outgoing(self, data: bytes) -> None:
@@ -117,7 +118,12 @@ async def running_server(
             witness.outgoing(data)
             await end.write(data)
 
-        client = AppServerClient(send, aiter(end.frames))
+        async def frames() -> AsyncIterator[bytes]:
+            async for frame in end.frames:
+                witness.raw.append(frame)
+                yield frame
+
+        client = AppServerClient(send, frames())
         client.on_message = witness.incoming
         async with client.running():
             if initialize:

@@ -134,7 +134,7 @@ class Connection:
             await self._on_request(env, queue)
         elif isinstance(env.method, str) and env.id is msgspec.UNSET:
             self._on_notification(env.method)
-        elif env.method is msgspec.UNSET and has_id:
+        elif env.method is msgspec.UNSET and has_id and (env.result is not msgspec.UNSET or env.error is not msgspec.UNSET):
             self._on_response(env)
         else:
             rid = env.id if has_id else None

@@ -58,13 +58,14 @@ class Router:
         return method in self._specs
 
     async def call(self, ctx: RequestContext, method: str, raw_params: msgspec.Raw | Any) -> Any:
+        spec = self._specs.get(method)
+        if spec is None:
+            raise MethodNotFound(f"unknown method: {method}")
+        if spec.experimental and not ctx.connection.experimental_api:
+            raise InvalidRequest(f"{method} requires experimentalApi capability")
         route = self._routes.get(method)
         if route is None:
-            if method in self._specs:
-                raise MethodNotFound(f"{method} is not supported by threadline yet")
-            raise MethodNotFound(f"unknown method: {method}")
-        if route.spec.experimental and not ctx.connection.experimental_api:
-            raise InvalidRequest(f"{method} requires experimentalApi capability")
+            raise MethodNotFound(f"{method} is not supported by threadline yet")
         params = self._decode(route, method, raw_params)
         if route.experimental_attrs and not ctx.connection.experimental_api:
             for wire, attr in route.experimental_attrs:
