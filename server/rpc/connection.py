@@ -37,7 +37,7 @@ from protocol.jsonrpc import (
     Response,
 )
 
-from ..errors import ConnectionClosed, InvalidRequest, RemoteError, ServerOverloaded, ThreadlineError
+from ..errors import ConnectionClosed, RemoteError, ServerOverloaded, ThreadlineError
 from ..transport import FrameTooLarge, Transport
 from .router import Router
 
