@@ -33,12 +33,12 @@ from protocol._generated.types import (
 
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
-from ..store import ThreadRecord, WriteBatch
+from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
-from .meta import ThreadMeta, ThreadSettings, encode_meta, sandbox_policy_for
+from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .peer import ClientPeer
 from .service import Sessions
-from .views import IDLE, thread_view, turn_view
+from .views import IDLE, encode_turn_data, thread_view, turn_view
 
 __all__ = ["fork_thread", "resume_thread", "start_thread"]
 
@@ -190,10 +190,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     if source is not None and source.ephemeral:
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
-    base = source.meta if source is not None else None
-    from .meta import decode_meta
-
-    base = base or decode_meta(source_record.data)
+    base = source.meta if source is not None else decode_meta(source_record.data)
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params)
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
@@ -221,11 +218,9 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
 
 async def _mark_interrupted(sessions: Sessions, thread_id: str, turn_id: str) -> None:
     """A fork taken mid-turn sees that turn as interrupted, as if it had been stopped at the fork."""
-    from .views import encode_turn_data
-
     try:
         record = await sessions.store.get_turn(thread_id, turn_id)
-    except Exception:
+    except TurnNotFound:
         return  # the running turn had not been persisted yet: nothing to snapshot
     turn = turn_view(record, None, "notLoaded")
     turn = msgspec.structs.replace(turn, status="interrupted", completed_at=now_s())
