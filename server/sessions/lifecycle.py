@@ -28,13 +28,16 @@ from protocol._generated.types import (
     ThreadStartParams,
     ThreadStartResponse,
     ThreadStatusChangedNotification,
+    ThreadTurnsListParams,
     Turn,
+    TurnsPage,
 )
 
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
+from .browse import list_turns
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .peer import ClientPeer
 from .service import Sessions
@@ -175,8 +178,17 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: Cl
             turns = await _all_turns(sessions, session.thread_id)
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
                          ephemeral=session.ephemeral)
+    first_page = None
+    page_params = params.initial_turns_page
+    if _given(page_params) and not session.ephemeral:
+        listed = await list_turns(sessions, ThreadTurnsListParams(
+            thread_id=session.thread_id, limit=page_params.limit, sort_direction=page_params.sort_direction,
+            items_view=page_params.items_view))
+        first_page = TurnsPage(data=listed.data, next_cursor=listed.next_cursor,
+                               backwards_cursor=listed.backwards_cursor)
     return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
-                                items_backwards_cursor=None, **_response_fields(session))
+                                items_backwards_cursor=None, initial_turns_page=first_page,
+                                **_response_fields(session))
 
 
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,

@@ -1,0 +1,85 @@
+"""Session actors: bounded mailboxes, crash containment, and the experimental first page on resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from protocol.client import RpcFailure
+from server.errors import ServerOverloaded
+from server.sessions.actor import MAILBOX_SIZE, SessionDeps, ThreadSession
+from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
+from server.simulator import Simulator
+from server.store import ThreadRecord
+from tests.harness import SIM_ENV, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+
+def _session() -> ThreadSession:
+    meta = ThreadMeta(session_id="s", cli_version="t", settings=ThreadSettings(model="m", model_provider="p", cwd="/"))
+    record = ThreadRecord(id="0198c6a0-0000-7000-8000-0000000000aa", created_at=0, updated_at=0, cwd="/",
+                          model_provider="p", source_kind="vscode", data=encode_meta(meta))
+
+    async def nowhere(method: str, params: Any) -> None:
+        return None
+
+    return ThreadSession(record, SessionDeps(store=None, broadcast=nowhere), meta=meta)  # type: ignore[arg-type]
+
+
+async def test_a_full_mailbox_answers_server_overloaded_at_once() -> None:
+    session = _session()
+    release = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(session.run)
+
+        async def blocked() -> None:
+            await release.wait()
+
+        for _ in range(MAILBOX_SIZE + 1):  # one running, the rest queued
+            tg.start_soon(session.call, blocked)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(ServerOverloaded):
+            await session.call(blocked)
+        release.set()
+        await anyio.wait_all_tasks_blocked()
+        await session.stop()
+
+
+async def test_a_bug_inside_one_actor_ends_that_actor_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server(tmp_path) as h:
+        broken = (await h.client.request("thread/start", {}))["thread"]["id"]
+        healthy = (await h.client.request("thread/start", {}))["thread"]["id"]
+
+        async def explode(self: ThreadSession, batch: Any) -> None:
+            if self.thread_id == broken:
+                raise RuntimeError("simulated bug in the session")
+
+        monkeypatch.setattr(ThreadSession, "persist", explode)
+        with pytest.raises(RpcFailure) as failure:
+            await h.client.request("thread/name/set", {"threadId": broken, "name": "boom"})
+        assert (failure.value.code, failure.value.message) == (-32603, "Internal error")
+        status = await h.client.next_global("thread/status/changed", where=lambda p: p["threadId"] == broken)
+        assert status["status"] == {"type": "systemError"}
+        loaded = (await h.client.request("thread/loaded/list", {}))["data"]
+        assert healthy in loaded and broken not in loaded
+        monkeypatch.undo()
+        await h.client.request("thread/name/set", {"threadId": healthy, "name": "still fine"})
+        resumed = await h.client.request("thread/resume", {"threadId": broken})  # reloaded from the store
+        assert resumed["thread"]["id"] == broken
+
+
+async def test_resume_can_embed_the_first_turns_page(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            for text in ("a", "b", "c"):
+                await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": text}]})
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True,
+                                                               "initialTurnsPage": {"limit": 2}})
+            assert resumed["thread"]["turns"] == []
+            page = resumed["initialTurnsPage"]
+            assert len(page["data"]) == 2 and page["nextCursor"] is not None
