@@ -214,6 +214,7 @@ class AppServerClient:
                     self.on_message(message)
                 if "method" in message and "id" in message:
                     # A slow handler (a person deciding) must not stall the reader.
+                    assert self._tg is not None
                     self._tg.start_soon(self._answer, message)
                 elif "method" in message:
                     self._route(message)

@@ -39,7 +39,7 @@ from ..sessions import browse, lifecycle, manage
 if TYPE_CHECKING:
     from ..app import App
     from ..rpc.connection import RequestContext
-    from ..rpc.router import Router
+    from ..rpc.router import Handler, Router
 
 __all__ = ["register"]
 
@@ -94,10 +94,11 @@ def register(router: Router, app: App) -> None:
         ctx.after_response(after)
         return result
 
-    for method, handler in [
+    routes: list[tuple[str, Handler]] = [
         (M.THREAD_START, start), (M.THREAD_RESUME, resume), (M.THREAD_FORK, fork), (M.THREAD_LIST, list_),
         (M.THREAD_READ, read), (M.THREAD_LOADED_LIST, loaded), (M.THREAD_TURNS_LIST, turns),
         (M.THREAD_ITEMS_LIST, items), (M.THREAD_ARCHIVE, archive), (M.THREAD_UNARCHIVE, unarchive),
         (M.THREAD_NAME_SET, set_name), (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
-    ]:
+    ]
+    for method, handler in routes:
         router.add(method, handler)

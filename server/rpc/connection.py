@@ -168,7 +168,8 @@ class Connection:
             return
         if env.error is not msgspec.UNSET:
             error = env.error if isinstance(env.error, dict) else {}
-            code = error.get("code") if isinstance(error.get("code"), int) else INTERNAL_ERROR
+            raw_code = error.get("code")
+            code = raw_code if isinstance(raw_code, int) else INTERNAL_ERROR
             pending.error = RemoteError(code, str(error.get("message", "malformed error reply")), error.get("data"))
         elif isinstance(env.result, msgspec.Raw):
             pending.result = env.result

@@ -47,7 +47,7 @@ class Router:
         spec = self._specs.get(method)
         if spec is None:
             raise KeyError(f"{method!r} is not a client request in the schema")
-        decoder = msgspec.json.Decoder(spec.params) if spec.params is not None else None
+        decoder: msgspec.json.Decoder[Any] | None = msgspec.json.Decoder(spec.params) if spec.params else None
         attrs: tuple[tuple[str, str], ...] = ()
         if spec.experimental_fields and spec.params is not None:
             by_wire = {f.encode_name: f.name for f in msgspec.structs.fields(spec.params)}

@@ -14,7 +14,7 @@ Contract:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,7 +121,7 @@ class ThreadSession:
         self._send.close()
         await self.ended.wait()
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def start_task(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._tg is not None
         self._tg.start_soon(fn, *args)
 

@@ -24,10 +24,12 @@ from protocol._generated.types import (
     ThreadTurnsListParams,
     ThreadTurnsListResponse,
     Turn,
+    TurnItemsView,
 )
 
 from ..errors import InvalidParams, InvalidRequest
 from ..store import ThreadQuery
+from .params import opt
 from .service import Sessions
 from .views import NOT_LOADED, item_entry, thread_view, turn_view
 
@@ -48,28 +50,24 @@ def _limit(value: Any, default: int = DEFAULT_PAGE) -> int:
     return min(int(value), MAX_PAGE)
 
 
-def _opt(value: Any) -> Any:
-    return None if value is UNSET else value
-
-
 async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadListResponse:
-    cwd = _opt(params.cwd)
+    cwd = opt(params.cwd)
     query = ThreadQuery(
         limit=_limit(params.limit),
-        cursor=_opt(params.cursor),
-        sort_key=_SORT_KEYS[_opt(params.sort_key) or "created_at"],  # type: ignore[arg-type]
-        direction=_opt(params.sort_direction) or "desc",
+        cursor=opt(params.cursor),
+        sort_key=_SORT_KEYS[opt(params.sort_key) or "created_at"],  # type: ignore[arg-type]
+        direction=opt(params.sort_direction) or "desc",
         archived=params.archived is True,
         cwds=(cwd,) if isinstance(cwd, str) else tuple(cwd or ()),
-        model_providers=tuple(_opt(params.model_providers) or ()),
-        source_kinds=tuple(_opt(params.source_kinds) or INTERACTIVE_SOURCES),
-        search_term=_opt(params.search_term) or None,
+        model_providers=tuple(opt(params.model_providers) or ()),
+        source_kinds=tuple(opt(params.source_kinds) or INTERACTIVE_SOURCES),
+        search_term=opt(params.search_term) or None,
         require_turns=True,
-        exclude_ids=tuple(_opt(params.excluded_thread_ids) or ()),
+        exclude_ids=tuple(opt(params.excluded_thread_ids) or ()),
     )
     if len(query.exclude_ids) > 100:
         raise InvalidParams("excludedThreadIds accepts at most 100 ids")
-    if _opt(params.originators):
+    if opt(params.originators):
         raise InvalidParams("originators filtering is only available on hosted runtimes")
     with sessions.errors():
         page = await sessions.store.list_threads(query)
@@ -114,7 +112,7 @@ async def _turns(sessions: Sessions, thread_id: str) -> list[Turn]:
 async def list_loaded(sessions: Sessions, params: ThreadLoadedListParams) -> ThreadLoadedListResponse:
     ids = sorted(sessions.registry.loaded_ids())
     start = 0
-    cursor = _opt(params.cursor)
+    cursor = opt(params.cursor)
     if cursor is not None:
         if not cursor.isdigit():
             raise InvalidParams(f"invalid cursor: {cursor!r}")
@@ -134,11 +132,11 @@ def _not_ephemeral(sessions: Sessions, thread_id: str, method: str) -> None:
 async def list_turns(sessions: Sessions, params: ThreadTurnsListParams) -> ThreadTurnsListResponse:
     thread_id = sessions.check_id(params.thread_id)
     _not_ephemeral(sessions, thread_id, "thread/turns/list")
-    view = _opt(params.items_view) or "summary"
+    view: TurnItemsView = opt(params.items_view) or "summary"
     with sessions.errors("thread not loaded: {id}"):
         await sessions.record(thread_id, missing="thread not loaded: {id}")
-        page = await sessions.store.list_turns(thread_id, cursor=_opt(params.cursor), limit=_limit(params.limit),
-                                               direction=_opt(params.sort_direction) or "desc")
+        page = await sessions.store.list_turns(thread_id, cursor=opt(params.cursor), limit=_limit(params.limit),
+                                               direction=opt(params.sort_direction) or "desc")
         items = {}
         if view != "notLoaded":
             items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
@@ -149,19 +147,18 @@ async def list_turns(sessions: Sessions, params: ThreadTurnsListParams) -> Threa
 async def list_items(sessions: Sessions, params: ThreadItemsListParams) -> ThreadItemsListResponse:
     thread_id = sessions.check_id(params.thread_id)
     _not_ephemeral(sessions, thread_id, "thread/items/list")
-    turn_id = _opt(params.turn_id)
-    cursor = _opt(params.cursor)
-    after_item = None
-    if isinstance(cursor, ThreadItemsListAnchor):
-        if turn_id is None:
-            raise InvalidParams("an item cursor ({type: \"item\"}) needs turnId")
-        after_item, cursor = cursor.item_id, None
+    turn_id = opt(params.turn_id)
+    given = params.cursor
+    cursor = given if isinstance(given, str) else None
+    after_item = given.item_id if isinstance(given, ThreadItemsListAnchor) else None
+    if after_item is not None and turn_id is None:
+        raise InvalidParams("an item cursor ({type: \"item\"}) needs turnId")
     with sessions.errors("thread not loaded: {id}"):
         await sessions.record(thread_id, missing="thread not loaded: {id}")
         if turn_id is not None:
             await sessions.store.get_turn(thread_id, turn_id)
         page = await sessions.store.list_items(thread_id, turn_id=turn_id, cursor=cursor, limit=_limit(params.limit),
-                                               direction=_opt(params.sort_direction) or "asc",
+                                               direction=opt(params.sort_direction) or "asc",
                                                after_item_id=after_item)
     return ThreadItemsListResponse(data=[item_entry(r) for r in page.items], next_cursor=page.next_cursor,
                                    backwards_cursor=page.backwards_cursor)

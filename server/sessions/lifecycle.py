@@ -39,6 +39,7 @@ from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
 from .browse import list_turns
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
+from .params import opt
 from .peer import ClientPeer
 from .service import Sessions
 from .views import IDLE, encode_turn_data, thread_view, turn_view
@@ -47,10 +48,6 @@ __all__ = ["fork_thread", "resume_thread", "start_thread"]
 
 After = Callable[[], Awaitable[None]]
 DEFAULT_MODEL = "gpt-5.1-codex"
-
-
-def _given(value: Any) -> bool:
-    return value is not UNSET and value is not None
 
 
 def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
@@ -69,15 +66,15 @@ def _apply_overrides(settings: ThreadSettings, params: Any) -> ThreadSettings:
     changes: dict[str, Any] = {}
     for name in ("model", "model_provider", "service_tier", "approval_policy", "approvals_reviewer",
                  "base_instructions", "developer_instructions", "personality"):
-        value = getattr(params, name, UNSET)
-        if _given(value):
+        value = opt(getattr(params, name, UNSET))
+        if value is not None:
             changes[name] = value
-    if _given(getattr(params, "cwd", UNSET)):
-        changes["cwd"] = os.path.abspath(params.cwd)
-    if _given(getattr(params, "sandbox", UNSET)):
-        changes["sandbox"] = sandbox_policy_for(params.sandbox)
-    if _given(getattr(params, "config", UNSET)):
-        changes["config"] = {**settings.config, **params.config}
+    if (cwd := opt(getattr(params, "cwd", UNSET))) is not None:
+        changes["cwd"] = os.path.abspath(cwd)
+    if (sandbox := opt(getattr(params, "sandbox", UNSET))) is not None:
+        changes["sandbox"] = sandbox_policy_for(sandbox)
+    if (config := opt(getattr(params, "config", UNSET))) is not None:
+        changes["config"] = {**settings.config, **config}
     return msgspec.structs.replace(settings, **changes) if changes else settings
 
 
@@ -122,14 +119,14 @@ def _started(session: ThreadSession) -> After:
 async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: ClientPeer,
                        originator: str | None) -> tuple[ThreadStartResponse, After]:
     settings = _apply_overrides(_default_settings(sessions), params)
-    if _given(params.dynamic_tools):
-        _check_dynamic_tools(params.dynamic_tools)
-        settings = msgspec.structs.replace(settings, dynamic_tools=list(params.dynamic_tools))
+    if (tools := opt(params.dynamic_tools)) is not None:
+        _check_dynamic_tools(tools)
+        settings = msgspec.structs.replace(settings, dynamic_tools=list(tools))
     if params.experimental_raw_events is True:
         settings = msgspec.structs.replace(settings, experimental_raw_events=True)
     thread_id = uuid7()
     meta = ThreadMeta(session_id=thread_id, cli_version=sessions.version, originator=originator,
-                      thread_source=params.thread_source if _given(params.thread_source) else None, settings=settings)
+                      thread_source=opt(params.thread_source), settings=settings)
     record = _new_record(thread_id, meta)
     ephemeral = params.ephemeral is True
     if not ephemeral:
@@ -142,7 +139,7 @@ async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: Clie
 
 
 async def _all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
-    turns = []
+    turns: list[Turn] = []
     cursor = None
     while True:
         page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=200, direction="asc")
@@ -179,8 +176,8 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: Cl
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
                          ephemeral=session.ephemeral)
     first_page = None
-    page_params = params.initial_turns_page
-    if _given(page_params) and not session.ephemeral:
+    page_params = opt(params.initial_turns_page)
+    if page_params is not None and not session.ephemeral:
         listed = await list_turns(sessions, ThreadTurnsListParams(
             thread_id=session.thread_id, limit=page_params.limit, sort_direction=page_params.sort_direction,
             items_view=page_params.items_view))
@@ -197,7 +194,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     source = sessions.loaded(source_id)
     source_record = await sessions.record(source_id, missing="no rollout found for thread id {id}")
     active_turn = source.active.turn_id if source is not None and source.active is not None else None
-    last_turn = params.last_turn_id if _given(params.last_turn_id) else None
+    last_turn = opt(params.last_turn_id)
     if last_turn is not None and last_turn == active_turn:
         raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     if source is not None and source.ephemeral:

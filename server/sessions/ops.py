@@ -33,6 +33,7 @@ from ..ids import uuid7
 from .actor import ThreadSession
 from .loop import regular_turn
 from .meta import encode_meta
+from .params import opt
 from .reply import Reply
 from .service import Sessions
 from .services import TurnServices
@@ -48,10 +49,6 @@ def not_steerable(turn: ActiveTurn) -> InvalidRequest:
                           data={"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}})
 
 
-def _given(value: Any) -> bool:
-    return value is not UNSET and value is not None
-
-
 def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
     """``turn/start`` overrides apply to this turn and every later one."""
     changes: dict[str, Any] = {}
@@ -59,8 +56,8 @@ def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
                          ("approvals_reviewer", "approvals_reviewer"), ("sandbox_policy", "sandbox"),
                          ("model", "model"), ("effort", "reasoning_effort"), ("summary", "reasoning_summary"),
                          ("service_tier", "service_tier"), ("personality", "personality")):
-        value = getattr(params, name)
-        if _given(value):
+        value = opt(getattr(params, name))
+        if value is not None:
             changes[target] = value
     if changes:
         settings = msgspec.structs.replace(session.meta.settings, **changes)
@@ -76,7 +73,7 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             raise InvalidParams(f"outputSchema is not a valid JSON Schema: {exc.message}") from exc
-    client_id = params.client_user_message_id if _given(params.client_user_message_id) else None
+    client_id = opt(params.client_user_message_id)
 
     async def job() -> tuple[ActiveTurn, bool]:
         active = session.active
@@ -110,7 +107,7 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
 
 async def steer_turn(sessions: Sessions, params: TurnSteerParams) -> TurnSteerResponse:
     session = await sessions.require_loaded(params.thread_id)
-    client_id = params.client_user_message_id if _given(params.client_user_message_id) else None
+    client_id = opt(params.client_user_message_id)
 
     async def job() -> str:
         active = session.active

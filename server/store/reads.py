@@ -163,7 +163,8 @@ def list_items(
 ) -> Page[ItemRecord]:
     pk, order, limit = thread_pk(conn, thread_id), _order(direction), max(1, limit)
     scope = f"{thread_id}/{turn_id or ''}"  # a cursor of one turn's items must not page another turn's
-    sql, params = f"SELECT {_ITEM_COLUMNS} FROM items WHERE thread_pk = ?", [pk]
+    sql = f"SELECT {_ITEM_COLUMNS} FROM items WHERE thread_pk = ?"
+    params: list[object] = [pk]
     if turn_id is not None:
         sql += " AND turn_id = ?"
         params.append(turn_id)
