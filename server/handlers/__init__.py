@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import config, initialize, threads, turns
+from . import compaction, config, initialize, threads, turns
 
 if TYPE_CHECKING:
     from ..app import App
@@ -21,3 +21,4 @@ def register_all(router: Router, app: App) -> None:
     config.register(router, app)
     threads.register(router, app)
     turns.register(router, app)
+    compaction.register(router, app)

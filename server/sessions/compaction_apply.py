@@ -1,0 +1,133 @@
+"""Applying a checkpoint to a running turn: history, store, notifications and counters, in one step.
+
+Contract (`apply_checkpoint`): the replacement becomes the thread's whole model-visible history; the turn's
+not-yet-written history entries are dropped (the replacement already holds what survives of them); one
+`WriteBatch` carries the turn's step and a `PutCheckpoint` whose replacement is that history, so a restart
+resumes from the checkpoint or from before it, never from half of it. Then, in order: the
+`contextCompaction` item completes, the batch is written, `thread/compaction/applied` goes out with the
+figures, and `thread/tokenUsage/updated` reports the recomputed estimate. The step runs shielded, so an
+interrupt lands before it or after it. `compact_now` wraps an explicit (remote or local) compaction:
+item started → replacement computed → applied, or on failure the item completes alone and the error
+propagates. Either way there is exactly one `item/completed` per compaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import msgspec
+
+from protocol._generated.methods import ServerNotificationMethod as N
+from protocol._generated.types import (
+    CompactionMode,
+    ContextCompactionThreadItem,
+    ThreadCompactionAppliedNotification,
+    ThreadTokenUsage,
+    ThreadTokenUsageUpdatedNotification,
+    TokenUsageBreakdown,
+)
+
+from ..compaction import CheckpointStats, Item, apply_inline_checkpoint, strip_leading_compaction_items
+from ..compaction.items import is_compaction
+from ..ids import now_s, uuid7
+from ..metrics import COMPACTION, COMPACTION_CHECKPOINT_APPLIED, METRICS
+from ..store.batch import PutCheckpoint
+from .compaction_context import Trigger, mode_of
+from .compaction_paths import compute_replacement
+from .services import TurnServices
+from .turn import ActiveTurn
+
+__all__ = ["apply_checkpoint", "begin_item", "compact_now", "inline_replacement"]
+
+_encoder = msgspec.json.Encoder()
+_ZERO = TokenUsageBreakdown(total_tokens=0, input_tokens=0, cached_input_tokens=0, output_tokens=0,
+                            reasoning_output_tokens=0)
+
+
+def inline_replacement(history_before_request: Sequence[Mapping[str, Any]], turn_start_index: int,
+                       outputs: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """The history after a completed request that streamed a compaction item (pure).
+
+    `apply_inline_checkpoint`, and for a turn that started from an empty history (`turn_start_index` 0:
+    everything in it belongs to the turn) the items kept in front of the new compaction item lose any
+    leading compaction item, so checkpoints never nest however often the turn compacts.
+    """
+    replacement = apply_inline_checkpoint(history_before_request, turn_start_index, outputs)
+    if turn_start_index != 0:
+        return replacement
+    # The new checkpoint is the last compaction item; only what precedes it is stripped.
+    at = max(index for index, item in enumerate(replacement) if is_compaction(item))
+    return [*strip_leading_compaction_items(replacement[:at]), *replacement[at:]]
+
+
+async def begin_item(turn: ActiveTurn) -> ContextCompactionThreadItem:
+    item = ContextCompactionThreadItem(id=uuid7())
+    await turn.item_started(item)
+    return item
+
+
+async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: ContextCompactionThreadItem, *,
+                           replacement: list[Item], mode: CompactionMode, trigger: Trigger) -> CheckpointStats:
+    """Install `replacement` as the thread's history and announce it (see the module docstring)."""
+    session = turn.session
+    assert session.history is not None
+    with anyio.CancelScope(shield=True):
+        stats = CheckpointStats.compute(session.history, replacement)
+        session.history[:] = replacement
+        turn.unsaved_history.clear()
+        turn.compactions += 1
+        window = services.model(session.meta.settings.model).context_window
+        # No response has measured the new history yet: the estimate is the whole of it until one does.
+        previous = session.meta.token_usage
+        usage = ThreadTokenUsage(
+            total=previous.total if previous is not None else _ZERO,
+            last=msgspec.structs.replace(_ZERO, total_tokens=stats.tokens_after, input_tokens=stats.tokens_after),
+            model_context_window=window)
+        session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0, token_usage=usage)
+        await turn.item_completed(item)
+        checkpoint = PutCheckpoint(
+            turn_id=turn.turn_id, item_id=item.id, mode=mode, trigger=trigger, tokens_before=stats.tokens_before,
+            tokens_after=stats.tokens_after, items_replaced=stats.items_replaced, items_kept=stats.items_kept,
+            created_at=now_s(), replacement=_encoder.encode(replacement))
+        batch = turn.batch("inProgress", turn.turn_struct("inProgress")).put_checkpoint(checkpoint)
+        await session.persist(batch)
+        turn.unsaved_items.clear()
+        METRICS.add(COMPACTION, {"mode": mode, "trigger": trigger, "outcome": "applied"})
+        METRICS.add(COMPACTION_CHECKPOINT_APPLIED, {"mode": mode, "trigger": trigger})
+        await session.emit(N.THREAD_COMPACTION_APPLIED, ThreadCompactionAppliedNotification(
+            thread_id=turn.thread_id, turn_id=turn.turn_id, item_id=item.id, mode=mode, trigger=trigger,
+            tokens_before=stats.tokens_before, tokens_after=stats.tokens_after,
+            items_replaced=stats.items_replaced, items_kept=stats.items_kept))
+        await session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
+            thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=usage))
+    return stats
+
+
+async def compact_now(turn: ActiveTurn, services: TurnServices, *, trigger: Trigger, manual: bool = False,
+                      over_window: bool = False, model: str | None = None,
+                      keep_turn_inputs: bool = False) -> CheckpointStats:
+    """Compact the thread with an explicit request (remote or local) and apply the result.
+
+    With `keep_turn_inputs` (the pre-turn check) only the history before the running turn is compacted and
+    the turn's own inputs follow the result unchanged, so the message being answered stays last; otherwise
+    (mid-turn, manual) the whole history is. Raises `TurnFailed` when it cannot be done.
+    """
+    session = turn.session
+    assert session.history is not None
+    history = list(session.history)
+    split = turn.turn_start_index if keep_turn_inputs and turn.turn_start_index > 0 else len(history)
+    item = await begin_item(turn)
+    try:
+        compacted, path = await compute_replacement(turn, services, history[:split], trigger=trigger,
+                                                    manual=manual, over_window=over_window, model=model)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await turn.item_completed(item)  # the one completion signal of a compaction that did not happen
+        raise
+    replacement = [*compacted, *history[split:]]
+    stats = await apply_checkpoint(turn, services, item, replacement=replacement, mode=mode_of(path),
+                                   trigger=trigger)
+    turn.turn_start_index = len(compacted) if split < len(history) else 0
+    return stats

@@ -1,0 +1,197 @@
+"""The explicit compaction requests: remote v2 (`compaction_trigger`), remote v1 (`/responses/compact`) and local.
+
+Contract: `compute_replacement` turns a list of history items into the replacement history, choosing the path
+with `choose_path` and falling back in order when the provider refuses one: a rejected `compaction_trigger`
+→ v1, a 404 from `/responses/compact` → local (both remembered in `ProviderState` for the daemon's life, so
+the next compaction skips the failed path), a remote request over the window → local (which trims). Nothing
+here touches the thread: it returns the new items or raises `TurnFailed`, so a failed compaction leaves the
+history as it was. These requests stream quietly: their output is never shown as turn items, and the
+`compaction_trigger` item exists only inside the one request body that carries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import replace
+from typing import Any
+
+import anyio
+
+from ..compaction import (
+    COMPACT_PROMPT,
+    CompactionPath,
+    InvalidCompactionOutput,
+    Item,
+    build_local_replacement,
+    choose_path,
+    estimate_history,
+    process_remote_output,
+    trim_for_summary_request,
+)
+from ..compaction.estimate import estimate_text_tokens
+from ..compaction.items import user_text_message
+from ..metrics import COMPACTION, METRICS
+from ..upstream.client import ResponsesClient
+from ..upstream.errors import (
+    CompactEndpointMissing,
+    ContextWindowExceeded,
+    HttpStatusError,
+    StreamError,
+    UpstreamError,
+)
+from ..upstream.events import OutputItemDone, ResponseCompleted
+from ..upstream.retry import backoff_delay
+from .compaction_context import CompactionContext, Trigger, gather, mode_of, path_inputs
+from .convert import assistant_text
+from .loop import plan_for
+from .request import RequestPlan, build_request
+from .sampling import upstream_turn_error
+from .services import TurnServices
+from .turn import ActiveTurn, TurnFailed, turn_error
+
+__all__ = ["compute_replacement", "stream_outputs"]
+
+logger = logging.getLogger(__name__)
+
+TRIGGER_ITEM = {"type": "compaction_trigger"}
+_V2_HEADERS = {"x-codex-beta-features": "remote_compaction_v2"}
+
+
+class _Fallback(Exception):
+    """This path cannot serve the compaction; `choose_path` (with what was just learned) picks the next."""
+
+
+async def stream_outputs(client: ResponsesClient, body: dict[str, Any], *,
+                         headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Stream one request to `response.completed` and return its output items, retrying broken streams."""
+    limit = client.provider.stream_max_retries
+    failures = 0
+    while True:
+        outputs: list[dict[str, Any]] = []
+        try:
+            async with client.stream(body, headers=headers) as events:
+                async for event in events:
+                    if isinstance(event, OutputItemDone):
+                        outputs.append(event.item)
+                    elif isinstance(event, ResponseCompleted):
+                        return outputs
+            raise StreamError("stream ended without response.completed")
+        except StreamError:
+            # As in a turn's sampling: a broken attempt yields nothing; the same request goes again.
+            failures += 1
+            if failures > limit:
+                raise
+            await anyio.sleep(backoff_delay(failures, random.random))
+
+
+def _plan(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext) -> RequestPlan:
+    settings = turn.session.meta.settings
+    model = ctx.model
+    return replace(plan_for(turn, services), model=model.slug, output_schema=None, context_management=None,
+                   supports_reasoning=bool(model.supported_reasoning_efforts),
+                   reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort)
+
+
+def _fit(items: list[Item], ctx: CompactionContext, reserve: int = 0) -> list[Item]:
+    """`items` trimmed oldest-first to fit the window (less `reserve`), when the window is known."""
+    window = ctx.window
+    if window is None or estimate_history(items) + reserve <= window * 9 // 10:
+        return items
+    return trim_for_summary_request(items, target_tokens=max(window * 9 // 10 - reserve, 0))
+
+
+async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+    settings = turn.session.meta.settings
+    body = build_request(_plan(turn, services, ctx), _fit(items, ctx), settings.dynamic_tools)
+    body["input"].append(dict(TRIGGER_ITEM))  # transient: only this request body ever holds it
+    try:
+        outputs = await stream_outputs(services.client(ctx.provider.id), body, headers=_V2_HEADERS)
+    except HttpStatusError as exc:
+        if exc.status == 400 and ("compaction_trigger" in exc.message or exc.param == "input"):
+            ctx.state.trigger_rejected = True
+            raise _Fallback("the provider refused compaction_trigger") from exc
+        raise
+    try:
+        return process_remote_output(outputs, version="v2", request_input=items)
+    except InvalidCompactionOutput as exc:
+        raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
+
+
+async def _remote_v1(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+    request = build_request(_plan(turn, services, ctx), _fit(items, ctx), [])
+    # The compact endpoint takes no tools and is never compressed (ResponsesClient.compact sees to that).
+    body = {"model": request["model"], "input": request["input"], "instructions": request["instructions"],
+            "tools": [], "parallel_tool_calls": False, "prompt_cache_key": request["prompt_cache_key"]}
+    try:
+        output = await services.client(ctx.provider.id).compact(body)
+    except CompactEndpointMissing as exc:
+        ctx.state.compact_endpoint_missing = True
+        raise _Fallback("the provider has no /responses/compact") from exc
+    try:
+        return process_remote_output(output, version="v1")
+    except InvalidCompactionOutput as exc:
+        raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
+
+
+def _compact_prompt(services: TurnServices) -> str:
+    configured = services.settings.get("compact_prompt")
+    return configured if isinstance(configured, str) and configured.strip() else COMPACT_PROMPT
+
+
+async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+    prompt = _compact_prompt(services)
+    plan = _plan(turn, services, ctx)
+    client = services.client(ctx.provider.id)
+    request_items = _fit(items, ctx, reserve=estimate_text_tokens(prompt))
+    while True:
+        body = build_request(plan, [*request_items, user_text_message(prompt)], [])
+        try:
+            outputs = await stream_outputs(client, body)
+            break
+        except ContextWindowExceeded:
+            # Dropping the oldest items keeps the recent tail, which matters most for a handoff.
+            request_items = trim_for_summary_request(request_items)
+            if not request_items:
+                raise TurnFailed(turn_error("the context is full and could not be summarized; start a new thread",
+                                            "contextWindowExceeded")) from None
+    texts = [assistant_text(item) for item in outputs if item.get("type") == "message"
+             and item.get("role") == "assistant"]
+    summary = next((text for text in reversed(texts) if text.strip()), "")
+    return build_local_replacement(items, summary)
+
+
+_RUNNERS = {"remote_v2": _remote_v2, "remote_v1": _remote_v1, "local": _local}
+
+
+async def compute_replacement(turn: ActiveTurn, services: TurnServices, items: list[Item], *, trigger: Trigger,
+                              manual: bool, over_window: bool = False,
+                              model: str | None = None) -> tuple[list[Item], CompactionPath]:
+    """The replacement for `items` and the path that produced it (never `inline`; see the module docstring).
+
+    Raises `TurnFailed` when the compaction cannot be done; the thread's history is untouched either way.
+    """
+    ctx = gather(turn, services, model=model)
+    path = choose_path(ctx.inputs, manual=manual, over_window=over_window or ctx.inline)
+    try:
+        while True:
+            try:
+                return await _RUNNERS[path](turn, services, ctx, items), path
+            except _Fallback as why:
+                logger.info("thread %s: %s; falling back", turn.thread_id, why)
+            except ContextWindowExceeded:
+                if path == "local":
+                    raise TurnFailed(turn_error("the context is full and could not be summarized",
+                                                "contextWindowExceeded")) from None
+                # A remote request that no longer fits: the local path trims what it sends until it does.
+            except UpstreamError as exc:
+                raise TurnFailed(upstream_turn_error(exc)) from exc
+            METRICS.add(COMPACTION, {"mode": mode_of(path), "trigger": trigger, "outcome": "fallback"})
+            previous = path
+            path = choose_path(path_inputs(services, ctx.provider), manual=manual, over_window=True)
+            if path in (previous, "remote_v2"):
+                path = "local"  # a path that just failed is never retried in a loop; local always works
+    except BaseException as exc:
+        outcome = "interrupted" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
+        METRICS.add(COMPACTION, {"mode": mode_of(path), "trigger": trigger, "outcome": outcome})
+        raise

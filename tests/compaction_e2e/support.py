@@ -1,0 +1,77 @@
+"""Shared vocabulary of the compaction end-to-end tests: config, text of a given size, reading what was sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from server.simulator import Simulator
+from server.store import SqliteStore
+from server.store.base import CheckpointRecord
+from tests.harness import sim_overrides
+
+Message = dict[str, Any]
+
+LIMIT = 1_000  # the smallest compact_threshold the API accepts; small texts cross it
+TOOL = {"type": "function", "name": "lookup", "description": "Look a word up.",
+        "inputSchema": {"type": "object", "properties": {"word": {"type": "string"}}}}
+
+
+def config(sim: Simulator, *, inline: bool = False, remote: str = "off", server_side: bool | None = None,
+           limit: int = LIMIT, extra: Sequence[str] = ()) -> list[str]:
+    """Overrides for a simulator provider with the given compaction capabilities and a small limit."""
+    out = [*sim_overrides(sim.base_url, inline_compaction=inline, remote_compaction=remote),
+           f"model_auto_compact_token_limit={limit}", *extra]
+    if server_side is not None:
+        out.append(f"features.server_side_compaction={'true' if server_side else 'false'}")
+    return out
+
+
+def text(label: str, n_bytes: int) -> list[Message]:
+    """A `turn/start` input: one text of about `n_bytes` bytes starting with `label`."""
+    body = label + " " + "lorem ipsum dolor sit amet " * (max(n_bytes - len(label), 0) // 27)
+    return [{"type": "text", "text": body}]
+
+
+def methods(events: Sequence[Message]) -> list[str]:
+    return [event["method"] for event in events]
+
+
+def of(events: Sequence[Message], method: str) -> list[Message]:
+    return [event["params"] for event in events if event["method"] == method]
+
+
+def items_completed(events: Sequence[Message], kind: str) -> list[Message]:
+    return [p["item"] for p in of(events, "item/completed") if p["item"]["type"] == kind]
+
+
+def input_texts(body: Message) -> list[str]:
+    """The first text of every message in a request's input (what the model reads, in order)."""
+    out = []
+    for item in body["input"]:
+        content = item.get("content")
+        if item.get("type") == "message" and isinstance(content, list) and content:
+            out.append(content[0].get("text", ""))
+    return out
+
+
+def input_types(body: Message) -> list[str]:
+    return [item.get("type") if item.get("type") != "message" else f"message:{item['role']}" for item in body["input"]]
+
+
+def responses_bodies(sim: Simulator) -> list[Message]:
+    return [r.body for r in sim.requests_to("responses")]
+
+
+async def stored_checkpoints(home: Path, thread_id: str) -> tuple[CheckpointRecord | None, list[bytes]]:
+    """The latest checkpoint and the model-visible history as the store has them (server stopped)."""
+    async with SqliteStore.open(home) as store:
+        return await store.latest_checkpoint(thread_id), await store.load_history(thread_id)
+
+
+def tool_answer(output: str = "an answer") -> Any:
+    async def answer(message: Message) -> Message:
+        return {"contentItems": [{"type": "inputText", "text": output}], "success": True}
+
+    return answer
