@@ -80,9 +80,10 @@ class EventStream:
             await self._response.aclose()
 
     async def _next_line(self, lines: AsyncIterator[str]) -> str | None:
+        # The idle timeout is the request's httpx read timeout (no bytes for that long → ReadTimeout): a cancel
+        # scope per line would cost more than parsing the line does.
         try:
-            with anyio.fail_after(self._idle_timeout):
-                return await anext(lines)
+            return await anext(lines)
         except StopAsyncIteration:
             return None
         except (TimeoutError, httpx.ReadTimeout):

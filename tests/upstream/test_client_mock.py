@@ -135,12 +135,20 @@ async def test_a_read_error_mid_stream_is_a_disconnect() -> None:
 
 
 async def test_silence_longer_than_the_idle_timeout_raises_idle_timeout_and_closes_the_body() -> None:
-    body = ChunkStream([DELTA], hang=True)
+    # The idle timeout is the request's read timeout: the transport raises ReadTimeout when no byte arrives.
+    body = ChunkStream([DELTA], then=httpx.ReadTimeout("no data"))
     provider = ProviderInfo(id="m", name="M", base_url="http://mock", stream_idle_timeout_ms=50)
-    client, _ = client_for(lambda request: sse(body), provider)
-    with pytest.raises(e.IdleTimeout):
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return sse(body)
+
+    client, _ = client_for(handler, provider)
+    with pytest.raises(e.IdleTimeout), anyio.fail_after(5):
         await drain(client)
     assert body.closed.is_set()
+    assert seen[0].extensions["timeout"]["read"] == 0.05
 
 
 async def test_done_before_completed_is_a_disconnect_and_unknown_events_are_skipped() -> None:
