@@ -25,14 +25,25 @@ from server.transport.memory import MemoryClientEnd, memory_transport
 __all__ = ["Harness", "SchemaWitness", "running_server"]
 
 
-def _response_types() -> dict[str, str]:
+def _types(union: str, key: str) -> dict[str, str]:
+    """Method → type name of its params (``key="params"``) or result (``key="x-response"``) in ``union``."""
     out: dict[str, str] = {}
-    for variant in schema_bundle()["$defs"]["ClientRequest"]["oneOf"]:
+    for variant in schema_bundle()["$defs"][union]["oneOf"]:
         method = variant["properties"]["method"]["const"]
-        ref = variant.get("x-response", {}).get("$ref", "")
+        node = variant.get("x-response", {}) if key == "x-response" else variant["properties"].get("params", {})
+        ref = node.get("$ref", "")
         if ref:
             out[method] = ref.rsplit("/", 1)[-1]
     return out
+
+
+def _response_types() -> dict[str, str]:
+    return _types("ClientRequest", "x-response")
+
+
+def _message_types() -> dict[str, str]:
+    # Validating params against the method's own type is what the union would do, minus trying every variant.
+    return {**_types("ServerNotification", "params"), **_types("ServerRequest", "params")}
 
 
 @dataclass
@@ -44,6 +55,7 @@ class SchemaWitness:
     seen: list[dict[str, Any]] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
     _responses: dict[str, str] = field(default_factory=_response_types)
+    _messages: dict[str, str] = field(default_factory=_message_types)
 
     def outgoing(self, data: bytes) -> None:
         for line in data.splitlines():
@@ -56,10 +68,13 @@ class SchemaWitness:
 
     def incoming(self, message: dict[str, Any]) -> None:
         self.seen.append(message)
-        if "method" in message and "id" in message:
-            self._check("ServerRequest", message)
-        elif "method" in message:
-            self._check("ServerNotification", message)
+        if "method" in message:
+            kind = "ServerRequest" if "id" in message else "ServerNotification"
+            params_type = self._messages.get(message["method"])
+            if params_type is None:
+                self.violations.append(f"{kind} with a method the schema does not know: {message['method']!r}")
+            else:
+                self._check(params_type, message.get("params"), context=message["method"])
         elif "error" in message:
             self._check("JSONRPCError", message)
         else:
