@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from server.simulator import Reasoning, Reply, Simulator, Text, Usage
@@ -23,6 +24,8 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
             assert methods[0] == "turn/started" and methods[-1] == "turn/completed"
             assert methods.count("turn/completed") == 1
             assert turn["status"] == "completed" and turn["error"] is None and turn["durationMs"] is not None
+            assert "item/reasoning/summaryPartAdded" in methods and "item/reasoning/summaryTextDelta" in methods
+            assert methods.index("thread/tokenUsage/updated") < methods.index("turn/completed")
             completed = [e["params"]["item"] for e in events if e["method"] == "item/completed"]
             assert [i["type"] for i in completed] == ["userMessage", "reasoning", "agentMessage"]
             message = completed[-1]
@@ -34,3 +37,25 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
         assert request["stream"] is True and request["store"] is False
         assert request["prompt_cache_key"] == thread["id"]
         assert request["input"][-1]["content"][0]["text"] == "hi"
+
+
+async def test_two_threads_streaming_at_once_never_cross_talk(tmp_path: Path) -> None:
+    with Simulator() as sim:  # the default reply quotes the user's message, so each answer names its thread
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            threads = [(await h.client.request("thread/start", {}))["thread"]["id"] for _ in range(2)]
+            results: dict[str, list] = {}
+
+            async def run(thread_id: str, word: str) -> None:
+                turn, events = await h.client.run_turn({"threadId": thread_id,
+                                                        "input": [{"type": "text", "text": word}]})
+                results[word] = [thread_id, turn, events]
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run, threads[0], "alpha")
+                tg.start_soon(run, threads[1], "bravo")
+            for word, (thread_id, turn, events) in results.items():
+                assert turn["status"] == "completed"
+                assert all(e["params"]["threadId"] == thread_id for e in events)
+                answer = [e["params"]["item"]["text"] for e in events if e["method"] == "item/completed"
+                          and e["params"]["item"]["type"] == "agentMessage"]
+                assert len(answer) == 1 and word in answer[0]
