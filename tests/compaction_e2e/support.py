@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from server.simulator import Simulator
 from server.store import SqliteStore
 from server.store.base import CheckpointRecord
-from tests.harness import sim_overrides
+from tests.harness import Harness, sim_overrides
 
 Message = dict[str, Any]
 
@@ -75,3 +77,34 @@ def tool_answer(output: str = "an answer") -> Any:
         return {"contentItems": [{"type": "inputText", "text": output}], "success": True}
 
     return answer
+
+
+async def start_compaction(h: Harness, thread_id: str, *, timeout: float = 10) -> tuple[str, list[str]]:
+    """`thread/compact/start`; returns the compaction turn's id once it started, and the live order of
+    messages the client receives (methods, or "response" for answers), which keeps growing afterwards."""
+    order: list[str] = []
+    started: list[str] = []
+    seen = anyio.Event()
+    previous = h.client.on_message
+
+    def record(message: Message) -> None:
+        if previous is not None:
+            previous(message)
+        order.append(message.get("method") or "response")
+        params = message.get("params") or {}
+        if message.get("method") == "turn/started" and params.get("threadId") == thread_id:
+            started.append(params["turn"]["id"])
+            seen.set()
+
+    h.client.on_message = record
+    assert await h.client.request("thread/compact/start", {"threadId": thread_id}) == {}
+    with anyio.fail_after(timeout):
+        await seen.wait()
+    return started[0], order
+
+
+async def run_compaction(h: Harness, thread_id: str, *, timeout: float = 30) -> tuple[Message, list[Message]]:
+    """A manual compaction from request to `turn/completed`: (the final turn, the turn's notifications)."""
+    turn_id, _ = await start_compaction(h, thread_id)
+    events = [event async for event in h.client.turn_events(turn_id, timeout=timeout)]
+    return events[-1]["params"]["turn"], events
