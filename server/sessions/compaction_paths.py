@@ -20,6 +20,7 @@ import anyio
 
 from ..compaction import (
     COMPACT_PROMPT,
+    DEFAULT_USER_BUDGET_TOKENS,
     CompactionPath,
     InvalidCompactionOutput,
     Item,
@@ -93,6 +94,16 @@ def _plan(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext) -> R
                    reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort)
 
 
+def _user_budget(ctx: CompactionContext) -> int:
+    """Tokens of recent user messages a rebuilt history keeps: 20,000, or a quarter of a smaller limit.
+
+    With a small auto-compact limit, 20,000 tokens of kept messages would leave the new history over the
+    limit, and every following turn would compact again without shrinking anything.
+    """
+    limit = ctx.limit
+    return DEFAULT_USER_BUDGET_TOKENS if limit is None else min(DEFAULT_USER_BUDGET_TOKENS, limit // 4)
+
+
 def _fit(items: list[Item], ctx: CompactionContext, reserve: int = 0) -> list[Item]:
     """`items` trimmed oldest-first to fit the window (less `reserve`), when the window is known."""
     window = ctx.window
@@ -113,7 +124,7 @@ async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionCo
             raise _Fallback("the provider refused compaction_trigger") from exc
         raise
     try:
-        return process_remote_output(outputs, version="v2", request_input=items)
+        return process_remote_output(outputs, version="v2", request_input=items, user_budget_tokens=_user_budget(ctx))
     except InvalidCompactionOutput as exc:
         raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
 
@@ -158,7 +169,7 @@ async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContex
     texts = [assistant_text(item) for item in outputs if item.get("type") == "message"
              and item.get("role") == "assistant"]
     summary = next((text for text in reversed(texts) if text.strip()), "")
-    return build_local_replacement(items, summary)
+    return build_local_replacement(items, summary, user_budget_tokens=_user_budget(ctx))
 
 
 _RUNNERS = {"remote_v2": _remote_v2, "remote_v1": _remote_v1, "local": _local}

@@ -28,12 +28,12 @@ def _small_window(settings: Settings, slug: str | None = None) -> ModelInfo:
 async def test_a_turn_that_stays_over_its_limit_fails_after_the_cap_instead_of_looping(tmp_path: Path) -> None:
     with Simulator() as sim:
         for n in range(4):
-            sim.enqueue(Reply.text(f"summary {n}"), Reply(output=[FunctionCall("lookup", "{}", call_id=f"c{n}")]))
-        async with running_server(tmp_path, overrides=config(sim), env=SIM_ENV) as h:
-            h.client.handlers["item/tool/call"] = tool_answer()
+            sim.enqueue(Reply(output=[FunctionCall("lookup", "{}", call_id=f"c{n}")]))
+        async with running_server(tmp_path, overrides=config(sim, remote="v1"), env=SIM_ENV) as h:
+            # Every tool round refills the context past the limit as fast as compaction empties it.
+            h.client.handlers["item/tool/call"] = tool_answer("a huge tool output " * 300)
             thread_id = (await h.client.request("thread/start", {"dynamicTools": [TOOL]}))["thread"]["id"]
-            # The user's own message is kept by every compaction and alone exceeds the limit.
-            turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("huge", 6000)})
+            turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("small ask", 20)})
             assert turn["status"] == "failed"
             assert turn["error"]["codexErrorInfo"] == "contextWindowExceeded"
             assert "max_compactions_per_turn = 3" in turn["error"]["message"]
@@ -43,12 +43,13 @@ async def test_a_turn_that_stays_over_its_limit_fails_after_the_cap_instead_of_l
 
 async def test_the_cap_is_configurable(tmp_path: Path) -> None:
     with Simulator() as sim:
-        sim.enqueue(Reply.text("summary"), Reply(output=[FunctionCall("lookup", "{}", call_id="c1")]))
-        overrides = config(sim, extra=["max_compactions_per_turn=1"])
+        for n in range(2):
+            sim.enqueue(Reply(output=[FunctionCall("lookup", "{}", call_id=f"c{n}")]))
+        overrides = config(sim, remote="v1", extra=["max_compactions_per_turn=1"])
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
-            h.client.handlers["item/tool/call"] = tool_answer()
+            h.client.handlers["item/tool/call"] = tool_answer("a huge tool output " * 300)
             thread_id = (await h.client.request("thread/start", {"dynamicTools": [TOOL]}))["thread"]["id"]
-            turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("huge", 6000)})
+            turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("small ask", 20)})
             assert turn["status"] == "failed" and len(of(events, "thread/compaction/applied")) == 1
 
 

@@ -31,7 +31,8 @@ async def test_a_provider_without_remote_compaction_gets_a_local_summary_before_
         texts = input_texts(answered)
         assert texts[-2] == f"{SUMMARY_BRIDGE_PREFIX}\n\nThe user pasted lorem ipsum twice."
         assert texts[-1].startswith("second turn")  # the message being answered stays last
-        assert texts[0].startswith("first turn")  # real user messages survive within their budget
+        assert texts[0].startswith("first turn")  # real user messages survive within their budget:
+        assert "part of this message was cut" in texts[0]  # a quarter of a small limit, so it is cut to fit
         assert "message:assistant" not in input_types(answered)
 
 
