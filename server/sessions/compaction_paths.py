@@ -94,13 +94,14 @@ def _plan(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext) -> R
                    reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort)
 
 
-def _user_budget(ctx: CompactionContext) -> int:
+def _user_budget(turn: ActiveTurn, services: TurnServices) -> int:
     """Tokens of recent user messages a rebuilt history keeps: 20,000, or a quarter of a smaller limit.
 
     With a small auto-compact limit, 20,000 tokens of kept messages would leave the new history over the
-    limit, and every following turn would compact again without shrinking anything.
+    limit, and every following turn would compact again without shrinking anything. The limit is that of
+    the thread's model, which must read the result, even when the previous model wrote the summary.
     """
-    limit = ctx.limit
+    limit = services.model(turn.session.meta.settings.model).effective_auto_compact_limit
     return DEFAULT_USER_BUDGET_TOKENS if limit is None else min(DEFAULT_USER_BUDGET_TOKENS, limit // 4)
 
 
@@ -124,7 +125,8 @@ async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionCo
             raise _Fallback("the provider refused compaction_trigger") from exc
         raise
     try:
-        return process_remote_output(outputs, version="v2", request_input=items, user_budget_tokens=_user_budget(ctx))
+        return process_remote_output(outputs, version="v2", request_input=items,
+                                     user_budget_tokens=_user_budget(turn, services))
     except InvalidCompactionOutput as exc:
         raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
 
@@ -169,7 +171,7 @@ async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContex
     texts = [assistant_text(item) for item in outputs if item.get("type") == "message"
              and item.get("role") == "assistant"]
     summary = next((text for text in reversed(texts) if text.strip()), "")
-    return build_local_replacement(items, summary, user_budget_tokens=_user_budget(ctx))
+    return build_local_replacement(items, summary, user_budget_tokens=_user_budget(turn, services))
 
 
 _RUNNERS = {"remote_v2": _remote_v2, "remote_v1": _remote_v1, "local": _local}
