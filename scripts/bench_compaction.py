@@ -1,7 +1,7 @@
 """Benchmark a long conversation through each compaction path against the simulator.
 
     python scripts/bench_compaction.py [--turns 60] [--limit 8000] [--user-bytes 1500] [--reply-bytes 1200]
-                                       [--paths inline,remote,remote_v2,local] [--per-turn]
+                                       [--paths inline,remote,remote_v2,local] [--summary-only]
 
 For each path the daemon (in this process, on in-memory streams, exactly as the tests drive it) talks to a
 fresh simulator with a provider configured for that path: `inline` (server_side_compaction on, the provider
@@ -10,7 +10,8 @@ accepts context_management), `remote` (`/responses/compact`), `remote_v2` (a `co
 answer; `--limit` is `model_auto_compact_token_limit`. Measured from the simulator's request log, per turn:
 upstream requests, bytes sent (decoded JSON bodies), input tokens the upstream would bill (the simulator's
 own bytes/4 of what it reads: from the last compaction item on), and compactions applied (from
-`thread/compaction/applied`). Prints a summary per path (and every turn with `--per-turn`); asserts nothing.
+`thread/compaction/applied`). Prints every turn and a summary per path (`--summary-only`: just the summaries);
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -138,12 +139,12 @@ async def main() -> None:
     parser.add_argument("--user-bytes", type=int, default=1500)
     parser.add_argument("--reply-bytes", type=int, default=1200)
     parser.add_argument("--paths", default=",".join(PATHS))
-    parser.add_argument("--per-turn", action="store_true")
+    parser.add_argument("--summary-only", action="store_true", help="skip the per-turn tables")
     args = parser.parse_args()
     print(f"{args.turns} turns, user messages ~{args.user_bytes} B, replies ~{args.reply_bytes} B, "
           f"auto-compact limit {args.limit:,} tokens")
     for name in args.paths.split(","):
-        report(await run_path(name.strip(), args), args.per_turn)
+        report(await run_path(name.strip(), args), not args.summary_only)
 
 
 if __name__ == "__main__":
