@@ -88,7 +88,9 @@ async def _demo(settings: Settings, live: bool, turns: int, view: View) -> int:
         try:
             with anyio.fail_after(_BUDGET_S[live]):
                 async with AppServerClient.spawn(command, env=env) as client:
-                    startup_ms = await _conversation(client, view, live, turns)
+                    startup_ms, thread_id = await _conversation(client, view, live, turns)
+                    conversation_requests = len(sim.requests_to("responses")) if sim else 0
+                    await _compaction_scene(client, view, thread_id)
         except Exception as exc:  # the client's task group wraps what the conversation raised
             problem = _expected_failure(exc)
             if problem is None:
@@ -96,9 +98,12 @@ async def _demo(settings: Settings, live: bool, turns: int, view: View) -> int:
             view.line(f"✗ {problem}; the daemon was stopped.", style="31")
             return 1
         if sim is not None:
-            upstream = f"{len(sim.requests_to('responses'))} to /responses"
-            if sim.requests_to("compact"):
-                upstream += f", {len(sim.requests_to('compact'))} to /responses/compact"
+            upstream = f"{conversation_requests} to /responses for the conversation"
+            extra = len(sim.requests_to("responses")) - conversation_requests
+            compact = len(sim.requests_to("compact"))
+            parts = [f"{n} to {path}" for n, path in ((extra, "/responses"), (compact, "/responses/compact")) if n]
+            if parts:
+                upstream += f", then {' and '.join(parts)} for compaction"
             upstream += " (simulator log)"
         else:
             upstream = f"{view.stats.usage_updates} model responses (one token-usage update each)"
@@ -106,8 +111,8 @@ async def _demo(settings: Settings, live: bool, turns: int, view: View) -> int:
     return 0 if view.stats.failed_turns == 0 and view.stats.turns == turns else 1
 
 
-async def _conversation(client: AppServerClient, view: View, live: bool, turns: int) -> float:
-    """Initialize, start the thread, run the turns, then the compaction scene; returns spawn→initialize ms."""
+async def _conversation(client: AppServerClient, view: View, live: bool, turns: int) -> tuple[float, str]:
+    """Initialize, start the thread, run the turns; returns (spawn → initialize ms, thread id)."""
     t0 = time.perf_counter()
     await client.initialize(name="threadline_demo", experimental=True)
     startup_ms = (time.perf_counter() - t0) * 1000
@@ -127,8 +132,7 @@ async def _conversation(client: AppServerClient, view: View, live: bool, turns: 
                                                      "input": [{"type": "text", "text": exchange.prompt}]})
         async for message in client.turn_events(result["turn"]["id"], timeout=_EVENT_GAP_S[live]):
             view.show(message)
-    await _compaction_scene(client, view, thread_id)
-    return startup_ms
+    return startup_ms, thread_id
 
 
 async def _compaction_scene(client: AppServerClient, view: View, thread_id: str) -> None:
@@ -147,7 +151,11 @@ async def _compaction_scene(client: AppServerClient, view: View, thread_id: str)
             return
         with anyio.move_on_after(_COMPACTION_WAIT_S):
             await watch.done.wait()
-        applied = watch.applied
+        applied, turn = watch.applied, watch.turn
+        if turn:
+            error = (turn.get("error") or {}).get("message")
+            view.note(f"compaction turn {turn.get('status')} in {turn.get('durationMs')} ms"
+                      + (f": {error}" if error else ""))
         if applied is None:
             state = "its turn ended" if watch.done.is_set() else f"nothing arrived within {_COMPACTION_WAIT_S:.0f} s"
             view.note(f"{M.THREAD_COMPACT_START} accepted, but no {N.THREAD_COMPACTION_APPLIED} ({state})")
@@ -165,6 +173,7 @@ class _CompactionWatch:
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
         self.applied: Message | None = None
+        self.turn: Message = {}
         self.done = anyio.Event()
 
     def see(self, message: Message) -> None:
@@ -174,6 +183,7 @@ class _CompactionWatch:
         if message.get("method") == N.THREAD_COMPACTION_APPLIED:
             self.applied = params
         elif message.get("method") == N.TURN_COMPLETED:
+            self.turn = params.get("turn") or {}
             self.done.set()
 
 

@@ -38,6 +38,7 @@ def _scripted_texts() -> list[str]:
 async def test_the_offline_demo_streams_the_scripted_conversation_and_ends_with_a_summary() -> None:
     code, out, err = await _demo("demo", env=_env())
     assert code == 0, f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "✗" not in out
     for exchange in SCRIPT:
         assert f"you ▸ {exchange.prompt}" in out
     for text in _scripted_texts():
@@ -51,7 +52,7 @@ async def test_the_offline_demo_streams_the_scripted_conversation_and_ends_with_
     assert re.search(r"turns\s+4 \(0 failed\)", summary)
     assert re.search(r"items\s+10 \(4 agentMessage, 1 dynamicToolCall, 1 reasoning, 4 userMessage\)", summary)
     assert re.search(r"tokens\s+\d+ total", summary)
-    assert re.search(r"upstream requests\s+5 to /responses", summary)
+    assert re.search(r"upstream requests\s+5 to /responses for the conversation", summary)
     assert re.search(r"time\s+[\d.]+ s wall", summary)
 
 
