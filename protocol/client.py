@@ -20,7 +20,7 @@ import anyio
 import msgspec
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskGroup
+    from anyio.abc import Process, TaskGroup
 
 from ._generated.methods import ClientMethod, ClientNotificationMethod, ServerNotificationMethod
 
@@ -79,6 +79,7 @@ class AppServerClient:
         self.closed = anyio.Event()
         self.initialize_result: Message | None = None
         self._tg: TaskGroup | None = None
+        self.process: Process | None = None  # set by spawn()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class AppServerClient:
                         yield line
 
         client = cls(stdin.send, frames())
+        client.process = process
         try:
             async with client.running():
                 yield client

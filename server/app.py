@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,13 @@ def _unload_delay(settings: Settings) -> float:
     return float(value) if isinstance(value, int | float) and value >= 0 else 1800.0
 
 
-async def serve(settings: Settings, transport: Transport, *, http_transport: httpx.AsyncBaseTransport | None = None) -> None:
+async def serve(
+    settings: Settings,
+    transport: Transport,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    started: Callable[[App], None] | None = None,
+) -> None:
     app = App(settings)
     app.turn_services = TurnServices(settings, transport=http_transport)
     async with SqliteStore.open(settings.home) as store, anyio.create_task_group() as tg:
@@ -72,6 +79,8 @@ async def serve(settings: Settings, transport: Transport, *, http_transport: htt
         register_all(router, app)
         conn = Connection(transport, router, on_eof=app.shutdown)
         app.connections.append(conn)
+        if started is not None:
+            started(app)
         try:
             await conn.run()
         finally:
@@ -82,19 +91,25 @@ async def serve(settings: Settings, transport: Transport, *, http_transport: htt
 
 
 async def _serve_stdio(settings: Settings) -> None:
+    apps: list[App] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, tg.cancel_scope)
+        tg.start_soon(_watch_signals, apps, tg.cancel_scope)
         async with stdio_transport() as transport:
-            await serve(settings, transport)
+            await serve(settings, transport, started=apps.append)
         tg.cancel_scope.cancel()
 
 
-async def _watch_signals(scope: anyio.CancelScope) -> None:
+async def _watch_signals(apps: list[App], scope: anyio.CancelScope) -> None:
+    """The first SIGTERM/SIGINT shuts down like stdin EOF (turns end interrupted and persisted); a second forces."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
+            if not apps:
+                scope.cancel()
+                return
             logger.warning("received %s; shutting down", signal.Signals(signum).name)
-            scope.cancel()
-            return
+            for conn in apps[0].connections:
+                conn.stop_reading()
+            apps.clear()
 
 
 def run_stdio(settings: Settings) -> int:

@@ -93,7 +93,13 @@ class Connection:
         self.opt_out: frozenset[str] = frozenset()
         self.client_name: str | None = None
         self.client_version: str | None = None
-        self.closed = False
+        self.input_closed = False  # EOF: nothing more will be read, so nobody can answer a request
+        self.closed = False  # the output is gone: nothing more can be sent
+        self._reading = anyio.CancelScope()
+
+    def stop_reading(self) -> None:
+        """Shut down as if the peer had closed its input (SIGTERM): answer what was read, end turns, exit."""
+        self._reading.cancel()
 
     # -- receiving -------------------------------------------------------------------------------------
 
@@ -103,11 +109,12 @@ class Connection:
         drained = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._dispatch, queue_recv, tg, drained)
-            with queue_send:
+            with queue_send, self._reading:
                 async for frame in self._transport.inbound:
                     await self._on_frame(frame, queue_send)
             # EOF: nobody can answer us any more; requests already read still get their answers (bounded).
-            self.closed = True
+            logger.info("input ended; finishing requests already read, then shutting down")
+            self.input_closed = True
             self._fail_pending()
             with anyio.move_on_after(self._eof_grace):
                 await drained.wait()
@@ -227,6 +234,7 @@ class Connection:
         try:
             await self._transport.outbound.send(frame)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.closed = True
             logger.debug("outbound closed; frame dropped")
 
     async def notify(self, method: str, params: Any) -> None:
@@ -245,7 +253,7 @@ class Connection:
             ConnectionClosed: the connection ended before a reply.
             RemoteError: the client answered with an error.
         """
-        if self.closed:
+        if self.closed or self.input_closed:
             raise ConnectionClosed(method)
         self._next_request_id += 1
         rid = self._next_request_id

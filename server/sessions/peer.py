@@ -53,7 +53,10 @@ class Subscribers:
                 await peer.notify(method, params)
 
     async def request(self, method: str, params: Any, *, on_id: Callable[[Any], None] | None = None) -> msgspec.Raw:
-        for peer in self._peers:
+        for peer in list(self._peers):
             if not peer.closed:
-                return await peer.request(method, params, on_id=on_id)
+                try:
+                    return await peer.request(method, params, on_id=on_id)
+                except ConnectionClosed:
+                    continue  # that client can no longer answer; ask the next one
         raise ConnectionClosed("no subscribed client can answer")

@@ -84,6 +84,7 @@ class SessionRegistry:
     async def shutdown(self, *, grace: float = 2.0) -> None:
         """Stop every actor: active turns end as interrupted and are persisted, bounded by ``grace``."""
         self._closing = True
+        logger.info("stopping %d loaded thread(s)", len(self._sessions))
         with anyio.move_on_after(grace, shield=True):
             async with anyio.create_task_group() as tg:
                 for session in list(self._sessions.values()):

@@ -145,7 +145,7 @@ TurnBody = Callable[[ActiveTurn], Awaitable[None]]
 async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
     """The frame of every turn (regular or compaction): announce, run ``body``, end exactly once."""
     session = turn.session
-    status: TurnStatus = "completed"
+    status: TurnStatus = "interrupted"  # stays so when a shutdown cancels the turn from outside
     error: TurnError | None = None
     try:
         with anyio.move_on_after(5):
@@ -157,8 +157,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         with turn.scope:
             await turn.flush()
             await body(turn)
-        if turn.scope.cancelled_caught:
-            status = "interrupted"
+        status = "interrupted" if turn.scope.cancelled_caught else "completed"
     except TurnFailed as failed:
         status, error = "failed", failed.error
     except Exception:

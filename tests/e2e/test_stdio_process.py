@@ -110,3 +110,35 @@ def test_version_and_help_work() -> None:
     assert version.stdout.startswith(b"threadline ")
     helped = subprocess.run([sys.executable, "-m", "server", "--help"], capture_output=True, timeout=30, check=True)
     assert b"app-server" in helped.stdout
+
+
+async def test_sigterm_mid_turn_ends_the_turn_interrupted_persists_it_and_exits(tmp_path: Path) -> None:
+    from protocol.client import AppServerClient
+    from server.simulator import Gate, Reply, Simulator, Text
+    from tests.harness import SIM_ENV, sim_overrides
+
+    gate = Gate()
+    home = tmp_path / "home"
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("a slow answer", 3)], stall_after=2, gate=gate))
+        overrides = [arg for o in sim_overrides(sim.base_url) for arg in ("-c", o)]
+        cmd = [sys.executable, "-m", "server", *overrides, "app-server"]
+        async with AppServerClient.spawn(cmd, env={**_env(home), **SIM_ENV}) as client:
+            await client.initialize()
+            thread_id = (await client.request("thread/start", {}))["thread"]["id"]
+            turn = (await client.request("turn/start", {"threadId": thread_id,
+                                                        "input": [{"type": "text", "text": "go"}]}))["turn"]
+            assert await gate.wait_reached_async(10)
+            process = client.process
+            assert process is not None
+            process.send_signal(signal.SIGTERM)
+            events = [e async for e in client.turn_events(turn["id"], timeout=10)]
+            gate.release()
+            assert events[-1]["params"]["turn"]["status"] == "interrupted"
+            with anyio.fail_after(10):
+                assert await process.wait() == 0
+        async with AppServerClient.spawn([sys.executable, "-m", "server", *overrides, "app-server"],
+                                         env={**_env(home), **SIM_ENV}) as client:
+            await client.initialize()
+            read = await client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [t["status"] for t in read["thread"]["turns"]] == ["interrupted"]
