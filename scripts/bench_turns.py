@@ -1,0 +1,200 @@
+"""Benchmark streaming turns through a real `threadline app-server` subprocess against the simulator.
+
+    python scripts/bench_turns.py [--deltas 5000] [--reps 10] [--threads 50] [--paced 200] [--delay 0.05 0.02 0.01]
+
+The simulator runs in a process of its own (`scripts/bench_procs.py`) so it shares no GIL with the client
+being timed. Measured:
+- a `--deltas`-delta turn, `turn/start` → `turn/completed` at the client, vs a bare httpx read of the same
+  simulator stream (POST, read every SSE line): the overhead ratio (target ≤ 1.10), notifications per second;
+- the daemon's peak RSS (VmHWM from /proc/<pid>/status) after those turns and after the concurrency test;
+- spawn → `initialize` response latency (fresh empty home each time);
+- delta latency: the simulator stamps each delta with its send time (`time.time_ns()`, one clock for every
+  process on the machine) and paces `--paced` deltas at `--delay` s, like a model streaming; latency is
+  arrival at the client minus that stamp, for one thread alone and for `--threads` threads at once (p99 ratio,
+  target ≤ 2×). Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_procs import KEY, SimProcess, cpu_s, daemon, peak_rss_mb, simulator  # noqa: E402
+
+from protocol.client import AppServerClient  # noqa: E402
+
+# -- measurements -------------------------------------------------------------------------------------------
+
+
+def stats(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"p50 {statistics.median(ordered):8.2f}  p95 {p95:8.2f}  max {ordered[-1]:8.2f}"
+
+
+async def bare_read(http: httpx.AsyncClient, base_url: str) -> tuple[float, int]:
+    body = {"model": "gpt-5.1-codex", "stream": True, "store": False,
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}]}
+    start, events = time.perf_counter(), 0
+    async with http.stream("POST", f"{base_url}/responses", json=body,
+                           headers={"Authorization": f"Bearer {KEY}"}) as response:
+        async for line in response.aiter_lines():
+            events += line.startswith("data:")
+    return (time.perf_counter() - start) * 1000, events
+
+
+class Watch:
+    """Sees every message in the client's read loop: counts notifications, stamps deltas, ends on turn/completed.
+
+    Waiting here instead of consuming `turn_events` keeps the client to decode + route per message, so the
+    numbers are the daemon's and not the consumer's."""
+
+    def __init__(self, turns: int, stamped: bool) -> None:
+        self.left, self.stamped = turns, stamped
+        self.notifications = 0
+        self.latencies: list[float] = []
+        self.done = anyio.Event()
+
+    def see(self, message: dict[str, Any]) -> None:
+        method = message.get("method")
+        if method is None or "id" in message:
+            return
+        self.notifications += 1
+        if method == "item/agentMessage/delta" and self.stamped:
+            self.latencies.append((time.time_ns() - int(message["params"]["delta"])) / 1e6)
+        elif method == "turn/completed":
+            self.left -= 1
+            if self.left == 0:
+                self.done.set()
+
+
+async def run_turns(client: AppServerClient, thread_ids: list[str], *, stamped: bool = False) -> tuple[float, Watch]:
+    """Start one turn per thread at once; return ms until the last turn/completed and what was seen."""
+    watch, turn_ids = Watch(len(thread_ids), stamped), []
+    client.on_message = watch.see
+
+    async def start(thread_id: str) -> None:
+        params = {"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}
+        turn_ids.append((await client.request("turn/start", params))["turn"]["id"])
+
+    begin = time.perf_counter()
+    try:
+        with anyio.fail_after(300):
+            async with anyio.create_task_group() as tg:
+                for thread_id in thread_ids:
+                    tg.start_soon(start, thread_id)
+            await watch.done.wait()
+    finally:
+        client.on_message = None
+    elapsed = (time.perf_counter() - begin) * 1000
+    for turn_id in turn_ids:  # drain the client's per-turn buffers (all buffered: no waiting)
+        async for _ in client.turn_events(turn_id):
+            pass
+    return elapsed, watch
+
+
+async def throughput(sim: SimProcess, client: AppServerClient, pid: int, deltas: int, reps: int) -> None:
+    await sim.command(f"words {deltas} {3 * (reps + 1)}")
+    thread_id = (await client.request("thread/start", {}))["thread"]["id"]
+    bare, light, typed, counts = [], [], [], []
+    async with httpx.AsyncClient(timeout=60) as http:
+        for rep in range(reps + 1):  # rep 0 warms every path up and is not counted
+            ms_bare, events = await bare_read(http, sim.base_url)
+            ms_light, watch = await run_turns(client, [thread_id])
+            start = time.perf_counter()
+            await client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}, timeout=120)
+            ms_typed = (time.perf_counter() - start) * 1000
+            if rep:
+                bare.append(ms_bare)
+                light.append(ms_light)
+                typed.append(ms_typed)
+                counts.append(watch.notifications)
+    b, d, t = statistics.median(bare), statistics.median(light), statistics.median(typed)
+    print(f"\n== one {deltas:,}-delta turn (median of {reps}) ==")
+    print(f"  bare httpx read of the simulator stream ({events:,} SSE events)        {b:9.1f} ms")
+    print(f"  through the daemon: turn/start → turn/completed read by the client    {d:9.1f} ms")
+    print(f"  overhead ratio daemon / bare                                          {d / b:9.2f}   (target ≤ 1.10)")
+    print(f"  same turn consumed with protocol.client run_turn (turn_events)         {t:9.1f} ms")
+    print(f"  notifications per turn {counts[0]:,}; per second through the daemon {counts[0] / d * 1000:,.0f}")
+    print(f"  daemon peak RSS (VmHWM) after {2 * (reps + 1)} such turns                           "
+          f"{peak_rss_mb(pid):9.1f} MB")
+
+
+async def latency(sim: SimProcess, client: AppServerClient, threads: int, paced: int, delay: float,
+                  lockstep: bool) -> list[float]:
+    await sim.command(f"stamped {paced} {delay} {threads} {int(lockstep)}")
+    ids = [(await client.request("thread/start", {}))["thread"]["id"] for _ in range(threads)]
+    _, watch = await run_turns(client, ids, stamped=True)
+    return watch.latencies
+
+
+async def latency_table(sim: SimProcess, client: AppServerClient, pid: int, args: argparse.Namespace) -> None:
+    mode = "in lockstep" if args.lockstep else "jittered, independent"
+    print(f"\n== delta latency (ms from the simulator's send to the client's read), {args.paced} deltas per "
+          f"stream, {mode} ==")
+    print("  pacing       streams  aggregate   p50      p95      p99      max     p99 vs 1   CPU s: daemon / sim"
+          " / client")
+    pids = {"daemon": pid, "sim": sim.process.pid, "client": os.getpid()}
+    for delay in args.delay:
+        base_p99 = None
+        for threads in (1, args.threads):
+            before = {name: cpu_s(p) for name, p in pids.items()}
+            start = time.perf_counter()
+            samples = sorted(await latency(sim, client, threads, args.paced, delay, args.lockstep))
+            wall = time.perf_counter() - start
+            used = " / ".join(f"{cpu_s(p) - before[name]:.1f}" for name, p in pids.items())
+            q = lambda f, s=samples: s[min(len(s) - 1, int(len(s) * f))]  # noqa: E731
+            base_p99 = base_p99 or q(0.99)
+            print(f"  {delay * 1000:4.0f} ms     {threads:5d}   {threads / delay:6,.0f}/s  {q(0.5):7.2f}  {q(0.95):7.2f}"
+                  f"  {q(0.99):7.2f}  {samples[-1]:7.2f}  {q(0.99) / base_p99:7.2f}×   {used} (in {wall:.1f} s)",
+                  flush=True)
+    print(f"  daemon peak RSS (VmHWM) after the concurrency runs: {peak_rss_mb(pid):.1f} MB")
+
+
+async def startup(base_url: str, root: Path, reps: int) -> list[float]:
+    samples = []
+    for rep in range(reps):
+        start = time.perf_counter()
+        async with daemon(base_url, root / f"startup-{rep}") as (client, _):
+            await client.initialize()
+            samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with simulator() as sim:
+            print(f"simulator process at {sim.base_url}; {os.cpu_count()} CPUs")
+            async with daemon(sim.base_url, Path(tmp) / "home") as (client, pid):
+                await client.initialize()
+                await throughput(sim, client, pid, args.deltas, args.reps)
+                await latency_table(sim, client, pid, args)
+            if args.startups:
+                print("\n== spawn → initialize response (empty home) ==")
+                print(f"  {stats(await startup(sim.base_url, Path(tmp), args.startups))}   (n={args.startups})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deltas", type=int, default=5000)
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=50)
+    parser.add_argument("--paced", type=int, default=200, help="deltas per stream in the latency test")
+    parser.add_argument("--delay", type=float, nargs="+", default=[0.05, 0.02, 0.01],
+                        help="seconds between paced deltas (one latency run per value)")
+    parser.add_argument("--lockstep", action="store_true",
+                        help="pace every stream at exactly --delay (all streams tick together: a worst case)")
+    parser.add_argument("--startups", type=int, default=10)
+    parsed = parser.parse_args()
+    anyio.run(main, parsed)
