@@ -49,7 +49,7 @@ from ..upstream.events import (
 )
 from ..upstream.retry import RetryNotice, backoff_delay
 from .convert import output_to_thread_item
-from .turn import ActiveTurn, TurnFailed, turn_error
+from .turn import ActiveTurn, Shown, TurnFailed, turn_error
 
 __all__ = ["Sampled", "sample", "upstream_turn_error"]
 
@@ -76,13 +76,20 @@ def upstream_turn_error(exc: UpstreamError) -> TurnError:
 
 @dataclass
 class _Open:
+    """One upstream output item of this attempt and the client item standing for it."""
+
     item_id: str
     kind: str
-    text: list[str] = field(default_factory=list)
+    shown: Shown = field(default_factory=Shown)
+    announced: bool = False
 
 
 class _Attempt:
-    """The per-attempt mapping from upstream item ids to the client items announced for them."""
+    """The per-attempt mapping from upstream item ids to client items.
+
+    A client item is announced (``item/started``) with its first visible content, not when the upstream item
+    is added, so an attempt that breaks before showing anything leaves nothing behind.
+    """
 
     def __init__(self, turn: ActiveTurn) -> None:
         self.turn = turn
@@ -93,16 +100,25 @@ class _Attempt:
     def key(item_id: str | None, index: int) -> str:
         return item_id or f"#{index}"
 
-    async def added(self, event: OutputItemAdded) -> None:
+    def added(self, event: OutputItemAdded) -> None:
         kind = event.item.get("type")
         key = self.key(event.item.get("id"), event.output_index)
         if kind == "message" and event.item.get("role", "assistant") == "assistant":
-            state = self.open[key] = _Open(uuid7(), "message")
-            await self.turn.item_started(AgentMessageThreadItem(id=state.item_id, text="", phase=None, delivery=None,
-                                                                memory_citation=None, questions=None))
+            self.open[key] = _Open(uuid7(), "message")
         elif kind == "reasoning":
-            state = self.open[key] = _Open(uuid7(), "reasoning")
-            await self.turn.item_started(ReasoningThreadItem(id=state.item_id, summary=[], content=[]))
+            self.open[key] = _Open(uuid7(), "reasoning")
+
+    async def _announce(self, state: _Open) -> None:
+        if state.announced:
+            return
+        state.announced = True
+        self.turn.streamed[state.item_id] = state.shown  # shared: the turn's ending sees what was shown
+        if state.kind == "message":
+            item: Any = AgentMessageThreadItem(id=state.item_id, text="", phase=None, delivery=None,
+                                               memory_citation=None, questions=None)
+        else:
+            item = ReasoningThreadItem(id=state.item_id, summary=[], content=[])
+        await self.turn.item_started(item)
 
     def _state(self, item_id: str, index: int) -> _Open | None:
         return self.open.get(self.key(item_id, index))
@@ -113,7 +129,8 @@ class _Attempt:
             await self._delta(state, event.delta)
 
     async def _delta(self, state: _Open, delta: str) -> None:
-        state.text.append(delta)
+        await self._announce(state)
+        state.shown.text.append(delta)
         await self.turn.session.emit(N.ITEM_AGENT_MESSAGE_DELTA, AgentMessageDeltaNotification(
             thread_id=self.turn.thread_id, turn_id=self.turn.turn_id, item_id=state.item_id, delta=delta))
 
@@ -121,11 +138,14 @@ class _Attempt:
         state = self._state(event.item_id, event.output_index)
         if state is None:
             return
+        await self._announce(state)
         ids = {"thread_id": self.turn.thread_id, "turn_id": self.turn.turn_id, "item_id": state.item_id}
         if isinstance(event, ReasoningSummaryPartAdded):
+            state.shown.summary.setdefault(event.summary_index, [])
             note: Any = ReasoningSummaryPartAddedNotification(summary_index=event.summary_index, **ids)
             method = N.ITEM_REASONING_SUMMARY_PART_ADDED
         elif isinstance(event, ReasoningSummaryTextDelta):
+            state.shown.summary.setdefault(event.summary_index, []).append(event.delta)
             note = ReasoningSummaryTextDeltaNotification(delta=event.delta, summary_index=event.summary_index, **ids)
             method = N.ITEM_REASONING_SUMMARY_TEXT_DELTA
         else:
@@ -140,13 +160,11 @@ class _Attempt:
         if shown is None:
             return
         key = self.key(item.get("id"), event.output_index)
-        state = self.open.pop(key, None)
-        if state is None:  # a server that skipped output_item.added: announce before completing
-            state = _Open(uuid7(), str(item.get("type")))
-            await self.turn.item_started(msgspec.structs.replace(shown, id=state.item_id, **_empty(shown)))
+        state = self.open.pop(key, None) or _Open(uuid7(), "message" if item.get("type") == "message" else "reasoning")
+        await self._announce(state)
         shown = msgspec.structs.replace(shown, id=state.item_id)
         if isinstance(shown, AgentMessageThreadItem):
-            streamed = "".join(state.text)
+            streamed = "".join(state.shown.text)
             if shown.text != streamed:
                 if shown.text.startswith(streamed):
                     await self._delta(state, shown.text[len(streamed):])
@@ -155,13 +173,16 @@ class _Attempt:
             self.turn.last_agent_text = shown.text
         await self.turn.item_completed(shown)
 
-
-def _empty(item: Any) -> dict[str, Any]:
-    if isinstance(item, AgentMessageThreadItem):
-        return {"text": ""}
-    if isinstance(item, ReasoningThreadItem):
-        return {"summary": [], "content": []}
-    return {}
+    async def abandon(self) -> None:
+        """The attempt broke: what it showed completes as shown (a partial answer); nothing unseen remains."""
+        for state in self.open.values():
+            entry = self.turn.open_items.get(state.item_id)
+            closed = self.turn.closing_version(entry[0]) if entry is not None else None
+            if closed is None:
+                self.turn.forget_open(state.item_id)
+            else:
+                await self.turn.item_completed(closed)
+        self.open.clear()
 
 
 async def _consume(attempt: _Attempt, events: Any) -> Sampled:
@@ -169,7 +190,7 @@ async def _consume(attempt: _Attempt, events: Any) -> Sampled:
         if isinstance(event, OutputTextDelta):
             await attempt.text_delta(event)
         elif isinstance(event, OutputItemAdded):
-            await attempt.added(event)
+            attempt.added(event)
         elif isinstance(event, OutputItemDone):
             await attempt.done(event)
         elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
@@ -200,14 +221,8 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
             async with client.stream(body, on_retry=on_retry) as events:
                 return await _consume(attempt, events)
         except StreamError as exc:
-            # Items the broken attempt left open are closed with what they showed; none of its output is kept.
-            for state in attempt.open.values():
-                entry = turn.open_items.get(state.item_id)
-                if entry is not None:
-                    shown = entry[0]
-                    if isinstance(shown, AgentMessageThreadItem):
-                        shown = msgspec.structs.replace(shown, text="".join(state.text))
-                    await turn.item_completed(shown)
+            # None of a broken attempt's output reaches the model's history; the retry re-sends the same request.
+            await attempt.abandon()
             failures += 1
             if failures > limit:
                 raise TurnFailed(upstream_turn_error(exc)) from exc

@@ -21,8 +21,13 @@ import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
+    AgentMessageThreadItem,
+    DynamicToolCallThreadItem,
+    ErrorNotification,
+    InputTextDynamicToolCallOutputContentItem,
     ItemCompletedNotification,
     ItemStartedNotification,
+    ReasoningThreadItem,
     ThreadItem,
     Turn,
     TurnCompletedNotification,
@@ -37,12 +42,12 @@ from ..ids import now_ms, now_s
 from ..store import WriteBatch
 from .meta import encode_meta
 from .reply import Reply
-from .views import ACTIVE, IDLE, encode_turn_data
+from .views import ACTIVE, IDLE, SYSTEM_ERROR, encode_turn_data
 
 if TYPE_CHECKING:
     from .actor import ThreadSession
 
-__all__ = ["ActiveTurn", "TurnFailed", "run_turn"]
+__all__ = ["ActiveTurn", "Shown", "TurnFailed", "run_turn"]
 
 logger = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -58,6 +63,14 @@ class TurnFailed(Exception):
 
 def turn_error(message: str, info: Any = None, details: str | None = None) -> TurnError:
     return TurnError(message=message, codex_error_info=info, additional_details=details, misalignment=None)
+
+
+@dataclass
+class Shown:
+    """The visible content streamed so far for one client item (message text, reasoning summary parts)."""
+
+    text: list[str] = field(default_factory=list)
+    summary: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +94,10 @@ class ActiveTurn:
     compactions: int = 0
     last_agent_text: str | None = None
     accepting_input: bool = True
+    streamed: dict[str, Shown] = field(default_factory=dict)
+    """What each open item has shown so far, so an item cut short completes with exactly what was seen."""
+    service_tier: str | None = None
+    """``serviceTierForTurn``: this turn only, over the thread's sticky tier."""
 
     @property
     def thread_id(self) -> str:
@@ -111,10 +128,31 @@ class ActiveTurn:
 
     async def item_completed(self, item: ThreadItem) -> None:
         _, started = self.open_items.pop(item.id, (item, now_ms()))
+        self.streamed.pop(item.id, None)
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
         await self.session.emit(N.ITEM_COMPLETED, ItemCompletedNotification(
             thread_id=self.thread_id, turn_id=self.turn_id, item=item, completed_at_ms=completed))
+
+    def forget_open(self, item_id: str) -> None:
+        """Drop a started item that will never complete (a broken attempt's partial output)."""
+        self.open_items.pop(item_id, None)
+        self.streamed.pop(item_id, None)
+
+    def closing_version(self, item: ThreadItem) -> ThreadItem | None:
+        """What an item left open at the end of the turn completes as; None when nothing of it is worth keeping."""
+        shown = self.streamed.get(item.id, Shown())
+        if isinstance(item, AgentMessageThreadItem):
+            # It ended early: what it showed is kept, marked as a partial answer so no client takes it as final.
+            text = "".join(shown.text)
+            return msgspec.structs.replace(item, text=text, phase="partial_answer") if text else None
+        if isinstance(item, DynamicToolCallThreadItem):
+            note = InputTextDynamicToolCallOutputContentItem(text="interrupted before the client answered")
+            return msgspec.structs.replace(item, status="failed", success=False, content_items=[note])
+        if isinstance(item, ReasoningThreadItem):
+            summary = ["".join(part) for _, part in sorted(shown.summary.items())]
+            return msgspec.structs.replace(item, summary=summary) if summary else None
+        return item
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
         history = self.session.history
@@ -174,7 +212,11 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
     session = turn.session
     try:
         for item, _ in list(turn.open_items.values()):
-            await turn.item_completed(item)  # closes what a stream cut or an interrupt left half-shown
+            closed = turn.closing_version(item)  # what an interrupt or a failure left half-shown
+            if closed is None:
+                turn.forget_open(item.id)
+            else:
+                await turn.item_completed(closed)
         if session.history is not None:
             repaired = ensure_call_output_pairs(session.history)
             if len(repaired) != len(session.history):
@@ -194,7 +236,13 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             reply.set(None)
             with anyio.move_on_after(2):
                 await answered.wait()  # the turn/interrupt response goes out before turn/completed
-        await session.set_status(IDLE)
+        if status == "failed" and error is not None:
+            # As Codex: the thread shows systemError, the fatal error is announced, then the turn ends.
+            await session.set_status(SYSTEM_ERROR)
+            await session.emit(N.ERROR, ErrorNotification(thread_id=turn.thread_id, turn_id=turn.turn_id,
+                                                           error=error, will_retry=False))
+        else:
+            await session.set_status(IDLE)
         await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(
             thread_id=turn.thread_id, turn=turn.turn_struct(status, error, completed=now_s())))
         session.maybe_schedule_unload()

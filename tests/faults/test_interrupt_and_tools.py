@@ -87,8 +87,6 @@ async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_in
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-@pytest.mark.xfail(strict=True, reason="an interrupt closes the streaming agentMessage with the text it had at "
-                                       "item/started (empty), not the text its deltas showed; persisted so too")
 async def test_an_interrupted_message_completes_with_the_text_its_deltas_showed(tmp_path: Path) -> None:
     gate = Gate()
     with Simulator() as sim:
@@ -181,8 +179,6 @@ async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer
             assert outputs == ["aborted"]
 
 
-@pytest.mark.xfail(strict=True, reason="an interrupted client tool call is completed (and persisted) with status "
-                                       "inProgress: item/completed carries an unfinished dynamicToolCall")
 async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path: Path) -> None:
     asked = anyio.Event()
     never_set = anyio.Event()
