@@ -103,7 +103,8 @@ async def _turns(sessions: Sessions, thread_id: str) -> list[Turn]:
     while True:
         page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=MAX_PAGE, direction="asc")
         items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-        out.extend(turn_view(t, items.get(t.turn_id, []), "full") for t in page.items)
+        live = sessions.live_turn_id(thread_id)
+        out.extend(turn_view(t, items.get(t.turn_id, []), "full", live) for t in page.items)
         if page.next_cursor is None:
             return out
         cursor = page.next_cursor
@@ -140,7 +141,8 @@ async def list_turns(sessions: Sessions, params: ThreadTurnsListParams) -> Threa
         items = {}
         if view != "notLoaded":
             items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-    data = [turn_view(t, items.get(t.turn_id, []), view) for t in page.items]
+    live = sessions.live_turn_id(thread_id)
+    data = [turn_view(t, items.get(t.turn_id, []), view, live) for t in page.items]
     return ThreadTurnsListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 

@@ -144,7 +144,8 @@ async def _all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
     while True:
         page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=200, direction="asc")
         items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-        turns.extend(turn_view(t, items.get(t.turn_id, []), "full") for t in page.items)
+        live = sessions.live_turn_id(thread_id)
+        turns.extend(turn_view(t, items.get(t.turn_id, []), "full", live) for t in page.items)
         if page.next_cursor is None:
             return turns
         cursor = page.next_cursor

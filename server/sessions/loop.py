@@ -16,13 +16,16 @@ import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
+    FunctionCallOutputThreadItem,
     ThreadTokenUsage,
     ThreadTokenUsageUpdatedNotification,
     TokenUsageBreakdown,
+    TurnToolOutput,
     UserInput,
     UserMessageThreadItem,
 )
 
+from ..compaction import ensure_call_output_pairs
 from ..ids import uuid7
 from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
@@ -40,7 +43,9 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     session = turn.session
     if session.history is None:
         entries = [] if session.ephemeral else await session.deps.store.load_history(session.thread_id)
-        session.history = [msgspec.json.decode(entry) for entry in entries]
+        # A daemon killed while a tool call was pending stored the call without its output; the API refuses
+        # unpaired calls, so they get their "aborted" output here (in memory; the next turn persists on top).
+        session.history = ensure_call_output_pairs([msgspec.json.decode(entry) for entry in entries])
     return session.history
 
 
@@ -82,18 +87,35 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
         developer_instructions=settings.developer_instructions,
         reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort,
         reasoning_summary=settings.reasoning_summary or "auto",
-        supports_reasoning=bool(model.supported_reasoning_efforts), service_tier=settings.service_tier,
+        supports_reasoning=bool(model.supported_reasoning_efforts), service_tier=turn.service_tier or settings.service_tier,
         output_schema=turn.output_schema, context_management=context_management)
 
 
+async def add_tool_output(turn: ActiveTurn, tool_output: TurnToolOutput) -> None:
+    """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
+    call_id = f"call_{uuid7().replace('-', '')}"
+    name = f"{tool_output.namespace}__{tool_output.name}" if tool_output.namespace else tool_output.name
+    output: Any = tool_output.output if isinstance(tool_output.output, str) else msgspec.to_builtins(tool_output.output)
+    item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
+                                        output=tool_output.output)
+    await turn.item_started(item)
+    await turn.item_completed(item)
+    turn.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
+                         {"type": "function_call_output", "call_id": call_id, "output": output}])
+
+
 async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
-                       client_id: str | None) -> None:
+                       client_id: str | None, tool_output: TurnToolOutput | None = None) -> None:
     from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
 
     session = turn.session
     history = await ensure_history(turn)
     turn.turn_start_index = len(history)
-    await add_user_input(turn, inputs, client_id)
+    if tool_output is not None:
+        await add_tool_output(turn, tool_output)
+    if inputs or tool_output is None:
+        await add_user_input(turn, inputs, client_id)
+    await turn.flush()  # the user's input is durable before the first request: a crash cannot lose it
     while True:
         context_management = await before_request(turn, services)
         settings = session.meta.settings

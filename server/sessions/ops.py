@@ -85,12 +85,12 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
         _sticky(session, params)
-        turn = ActiveTurn(session, uuid7(), output_schema=schema)
+        turn = ActiveTurn(session, uuid7(), output_schema=schema, service_tier=opt(params.service_tier_for_turn))
         session.active = turn
         session.cancel_unload()
 
         async def body(t: ActiveTurn) -> None:
-            await regular_turn(t, services, params.input, client_id)
+            await regular_turn(t, services, params.input, client_id, opt(params.tool_output))
 
         session.start_task(run_turn, turn, body)
         return turn, False

@@ -13,10 +13,19 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
-from ..store import InvalidCursor, InvalidThreadId, ThreadNotFound, ThreadRecord, ThreadStore, TurnNotFound
+from ..store import (
+    InvalidCursor,
+    InvalidThreadId,
+    ThreadNotFound,
+    ThreadRecord,
+    ThreadStore,
+    TurnNotFound,
+    WriteBatch,
+)
 from ..store.base import check_thread_id
 from .actor import SessionDeps, ThreadSession
 from .registry import SessionRegistry
+from .views import encode_turn_data, turn_view
 
 __all__ = ["Sessions"]
 
@@ -66,9 +75,23 @@ class Sessions:
         async def make() -> ThreadSession:
             with self.errors(missing):
                 record = await self.store.get_thread(thread_id)
+                await self._settle_cut_turn(thread_id)
             return ThreadSession(record, self.deps)
 
         return await self.registry.load(thread_id, make)
+
+    def live_turn_id(self, thread_id: str) -> str | None:
+        """The id of the turn running on ``thread_id`` right now, if any."""
+        session = self.loaded(thread_id)
+        return session.active.turn_id if session is not None and session.active is not None else None
+
+    async def _settle_cut_turn(self, thread_id: str) -> None:
+        """A thread loads with no turn running: a last turn still stored ``inProgress`` was cut by a crash."""
+        page = await self.store.list_turns(thread_id, limit=1, direction="desc")
+        if page.items and page.items[0].status == "inProgress":
+            cut = page.items[0]
+            turn = turn_view(cut, None, "notLoaded")  # reads as interrupted
+            await self.store.write(WriteBatch(thread_id).put_turn(cut.turn_id, turn.status, encode_turn_data(turn)))
 
     async def require_loaded(self, thread_id: str) -> ThreadSession:
         """Thread-scoped calls (turns, compaction) need a loaded thread, as in Codex."""

@@ -99,9 +99,16 @@ def thread_view(
     )
 
 
-def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: TurnItemsView) -> Turn:
-    """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` the first user message, else none."""
+def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: TurnItemsView,
+              live_turn_id: str | None = None) -> Turn:
+    """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` the first user message, else none.
+
+    A turn stored ``inProgress`` that is not the thread's running turn (``live_turn_id``) was cut off by a
+    crash; it reads as ``interrupted``, which is what it became.
+    """
     turn = _turn_decoder.decode(record.data)
+    if turn.status == "inProgress" and record.turn_id != live_turn_id:
+        turn = msgspec.structs.replace(turn, status="interrupted")
     if view == "notLoaded" or items is None:
         return msgspec.structs.replace(turn, items=[], items_view="notLoaded")
     decoded = [decode_item(item.data) for item in items]

@@ -56,8 +56,6 @@ async def test_a_reopened_thread_cut_mid_turn_still_reads_resumes_and_runs(tmp_p
             assert [t["id"] for t in turns][0] == turn_id and turns[-1]["status"] == "completed"
 
 
-@pytest.mark.xfail(strict=True, reason="the user message of a turn cut by SIGKILL before the model's first response "
-                                       "completed is lost (item and model history), though item/completed was sent")
 async def test_the_user_message_of_a_turn_cut_by_sigkill_survives(tmp_path: Path) -> None:
     gate = Gate()
     async with Simulator() as sim:
@@ -72,8 +70,6 @@ async def test_the_user_message_of_a_turn_cut_by_sigkill_survives(tmp_path: Path
             assert body["input"][0]["content"][0]["text"] == "go"
 
 
-@pytest.mark.xfail(strict=True, reason="a turn cut by SIGKILL stays `inProgress` forever after reopen (even once "
-                                       "later turns completed); nothing marks it interrupted on load")
 async def test_a_turn_cut_by_sigkill_reads_as_interrupted_after_reopen(tmp_path: Path) -> None:
     gate = Gate()
     async with Simulator() as sim:
@@ -88,8 +84,6 @@ async def test_a_turn_cut_by_sigkill_reads_as_interrupted_after_reopen(tmp_path:
             assert (await read_turns(fresh.client, thread_id))[0]["status"] == "interrupted"
 
 
-@pytest.mark.xfail(strict=True, reason="SIGKILL while a client tool call is pending leaves a function_call with no "
-                                       "output in the stored history; the next request sends it unpaired")
 async def test_a_tool_call_cut_by_sigkill_leaves_a_history_the_api_accepts(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with Simulator() as sim:
