@@ -1,5 +1,8 @@
 """``initialize``: the handshake. Exactly once per connection; it sets the connection's capabilities.
 
+The result names Threadline and its own version in ``userAgent``, and the protocol release it implements in
+``serverInfo.version``.
+
 ``userAgent`` follows Codex's shape, ``<name>/<version> (<os> <os version>; <arch>) <terminal> (<client>;
 <client version>)``, because clients split it at the first ``/`` to learn the runtime and its version.
 """
@@ -22,7 +25,14 @@ if TYPE_CHECKING:
     from ..rpc.connection import RequestContext
     from ..rpc.router import Router
 
-__all__ = ["register", "user_agent"]
+__all__ = ["PROTOCOL_VERSION", "register", "user_agent"]
+
+PROTOCOL_VERSION = "0.163.0"
+"""The Codex app-server release whose v2 protocol Threadline implements (schema/ was checked against it).
+
+Reported as ``serverInfo.version``: the official SDK gates optional fields (``excludeTurns``, ``turnTrigger``,
+``toolOutput``, ``serviceTierForTurn``) on the runtime version it reads there, and Threadline supports them.
+"""
 
 
 def _os_description() -> str:
@@ -65,7 +75,7 @@ def register(router: Router, app: App) -> None:
             codex_home=str(app.settings.home.resolve()),
             platform_family="windows" if sys.platform.startswith("win") else "unix",
             platform_os=_platform_os(),
-            server_info=ServerInfo(name="threadline", version=app.version),
+            server_info=ServerInfo(name="threadline", version=PROTOCOL_VERSION),
         )
 
     router.add(ClientMethod.INITIALIZE, initialize)
