@@ -181,9 +181,9 @@ class AppServerClient:
                     return
             if self.closed.is_set():
                 raise RpcFailure("turn_events", {"code": 0, "message": "connection closed mid-turn"})
-            buffer.changed = anyio.Event()
+            buffer.changed = anyio.Event()  # set by the next event for this turn, or when the connection closes
             with anyio.fail_after(timeout):
-                await _first(buffer.changed, self.closed)
+                await buffer.changed.wait()
 
     async def run_turn(self, params: Message, *, timeout: float | None = 60) -> tuple[Message, list[Message]]:
         """``turn/start`` then collect every notification of that turn; returns (final turn, events)."""
@@ -201,8 +201,8 @@ class AppServerClient:
                     if message["method"] == method and (where is None or where(message["params"])):
                         self._global.remove(message)
                         return message["params"]
-                self._global_changed = anyio.Event()
-                await _first(self._global_changed, self.closed)
+                self._global_changed = anyio.Event()  # also set when the connection closes
+                await self._global_changed.wait()
                 if self.closed.is_set() and not self._global:
                     raise RpcFailure(method, {"code": 0, "message": "connection closed"})
 
@@ -254,14 +254,4 @@ class AppServerClient:
             logger.exception("server request handler for %s failed", message["method"])
             reply = {"id": message["id"], "error": {"code": -32603, "message": str(exc)}}
         await self._send(_encoder.encode(reply) + b"\n")
-
-
-async def _first(*events: anyio.Event) -> None:
-    async with anyio.create_task_group() as tg:
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(wait, event)
 

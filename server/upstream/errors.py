@@ -9,7 +9,7 @@
     │   ├── BadRequest               400/404/422…                                    badRequest
     │   │   └── CompactEndpointMissing   404 on /responses/compact                   other
     │   ├── Unauthorized             401/403                                         unauthorized
-    │   ├── RateLimited              429 rate limit                                  other                      retry
+    │   ├── RateLimited              429 rate limit                                  rateLimitExceeded          retry
     │   ├── UsageLimitExceeded       429 usage/quota exhausted                       usageLimitExceeded
     │   ├── UpstreamOverloaded       503, server_is_overloaded, slow_down            serverOverloaded           retry
     │   ├── UpstreamServerError      500 and other 5xx                               internalServerError        retry
@@ -133,6 +133,7 @@ class Unauthorized(HttpStatusError):
 
 class RateLimited(HttpStatusError):
     retryable = True
+    info = "rateLimitExceeded"
 
 
 class UsageLimitExceeded(HttpStatusError):

@@ -24,7 +24,7 @@ def api_body(
         (400, api_body("unknown_parameter", param="context_management"), e.BadRequest, "badRequest", False),
         (401, api_body("invalid_api_key"), e.Unauthorized, "unauthorized", False),
         (403, b"forbidden", e.Unauthorized, "unauthorized", False),
-        (429, api_body("rate_limit_exceeded"), e.RateLimited, "other", True),
+        (429, api_body("rate_limit_exceeded"), e.RateLimited, "rateLimitExceeded", True),
         (
             429,
             b'{"error":{"type":"usage_limit_reached","resets_in_seconds":60}}',
