@@ -231,8 +231,13 @@ class Connection:
     # -- sending ---------------------------------------------------------------------------------------
 
     async def send_frame(self, frame: bytes) -> None:
+        outbound = self._transport.outbound
         try:
-            await self._transport.outbound.send(frame)
+            try:
+                # The common case has room: no trip through the event loop per frame (it dominated streaming).
+                outbound.send_nowait(frame)
+            except anyio.WouldBlock:
+                await outbound.send(frame)  # the client is not keeping up: wait, in order (backpressure)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self.closed = True
             logger.debug("outbound closed; frame dropped")
