@@ -33,7 +33,7 @@ from .params import opt
 from .service import Sessions
 from .views import NOT_LOADED, item_entry, thread_view, turn_view
 
-__all__ = ["list_items", "list_loaded", "list_threads", "list_turns", "read_thread"]
+__all__ = ["all_turns", "list_items", "list_loaded", "list_threads", "list_turns", "read_thread"]
 
 DEFAULT_PAGE = 25
 MAX_PAGE = 1000
@@ -92,12 +92,13 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams) -> ThreadRea
     turns: list[Turn] = []
     if params.include_turns:
         with sessions.errors(missing):
-            turns = await _turns(sessions, thread_id)
+            turns = await all_turns(sessions, thread_id)
     status = session.status if session is not None else NOT_LOADED
     return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns))
 
 
-async def _turns(sessions: Sessions, thread_id: str) -> list[Turn]:
+async def all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
+    """Every stored turn of a thread, oldest first, with all its items (resume, fork, read includeTurns)."""
     out: list[Turn] = []
     cursor = None
     while True:

@@ -37,7 +37,7 @@ from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
-from .browse import list_turns
+from .browse import all_turns, list_turns
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .params import opt
 from .peer import ClientPeer
@@ -138,19 +138,6 @@ async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: Clie
     return ThreadStartResponse(thread=thread, **_response_fields(session)), _started(session)
 
 
-async def _all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
-    turns: list[Turn] = []
-    cursor = None
-    while True:
-        page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=200, direction="asc")
-        items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-        live = sessions.live_turn_id(thread_id)
-        turns.extend(turn_view(t, items.get(t.turn_id, []), "full", live) for t in page.items)
-        if page.next_cursor is None:
-            return turns
-        cursor = page.next_cursor
-
-
 async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: ClientPeer) -> ThreadResumeResponse:
     missing = "no rollout found for thread id {id}"
     session, newly_loaded = await sessions.load(params.thread_id, missing=missing)
@@ -173,7 +160,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: Cl
     turns: list[Turn] = []
     if params.exclude_turns is not True and not session.ephemeral:
         with sessions.errors(missing):
-            turns = await _all_turns(sessions, session.thread_id)
+            turns = await all_turns(sessions, session.thread_id)
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
                          ephemeral=session.ephemeral)
     first_page = None
@@ -221,7 +208,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     session.subscribe(peer)
     turns: list[Turn] = []
     if params.exclude_turns is not True and not ephemeral:
-        turns = await _all_turns(sessions, thread_id)
+        turns = await all_turns(sessions, thread_id)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral)
     return ThreadForkResponse(thread=thread, **_response_fields(session)), _started(session)
 
