@@ -38,6 +38,7 @@ from protocol._generated.types import (
 )
 
 from ..compaction import ensure_call_output_pairs
+from ..compaction.pairs import unpaired_call_ids
 from ..ids import now_ms, now_s
 from ..store import WriteBatch
 from .meta import encode_meta
@@ -217,12 +218,13 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
                 turn.forget_open(item.id)
             else:
                 await turn.item_completed(closed)
-        if session.history is not None:
-            repaired = ensure_call_output_pairs(session.history)
-            if len(repaired) != len(session.history):
-                extra = [entry for entry in repaired if entry not in session.history]
-                session.history[:] = repaired
-                turn.unsaved_history.extend(extra)
+        if session.history is not None and (unpaired := unpaired_call_ids(session.history)):
+            # A call the turn never answered (interrupt, failure) gets its "aborted" output: the API refuses
+            # unpaired calls. One pass over the history; the repair runs only when something is unpaired.
+            session.history[:] = ensure_call_output_pairs(session.history)
+            turn.unsaved_history.extend(entry for entry in session.history
+                                        if entry.get("type") == "function_call_output"
+                                        and entry.get("call_id") in unpaired)
         final = turn.turn_struct(status, error, completed=now_s())
         try:
             with anyio.move_on_after(10):
