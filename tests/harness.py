@@ -101,8 +101,8 @@ class Harness:
     settings: Settings
 
     async def write(self, data: bytes) -> None:
-        self.witness.outgoing(data)
-        await self.end.write(data)
+        """Send raw bytes as the client would (recorded for the schema witness like every request)."""
+        await self.client.send_raw(data)
 
 
 @asynccontextmanager

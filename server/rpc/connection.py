@@ -88,7 +88,6 @@ class Connection:
         self._idle = anyio.Event()
         self._idle.set()
         self.initialize_answered = False
-        self.initialized_received = False
         self.experimental_api = False
         self.opt_out: frozenset[str] = frozenset()
         self.client_name: str | None = None
@@ -162,9 +161,8 @@ class Connection:
             await self._send_error(env.id, overloaded.code, overloaded.message, overloaded.data)
 
     def _on_notification(self, method: str) -> None:
-        if method == ClientNotificationMethod.INITIALIZED:
-            self.initialized_received = True
-        else:
+        # `initialized` needs no action: like Codex, requests are served once initialize was answered.
+        if method != ClientNotificationMethod.INITIALIZED:
             logger.debug("ignoring client notification %r", method)
 
     def _on_response(self, env: Envelope) -> None:

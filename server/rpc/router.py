@@ -54,9 +54,6 @@ class Router:
             attrs = tuple((wire, by_wire[wire]) for wire in sorted(spec.experimental_fields))
         self._routes[method] = _Route(spec, decoder, handler, attrs)
 
-    def knows(self, method: str) -> bool:
-        return method in self._specs
-
     async def call(self, ctx: RequestContext, method: str, raw_params: msgspec.Raw | Any) -> Any:
         spec = self._specs.get(method)
         if spec is None:
