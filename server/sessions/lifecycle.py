@@ -35,6 +35,7 @@ from protocol._generated.types import (
 
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
+from ..models import DEFAULT_MODEL
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
 from .browse import all_turns, list_turns
@@ -47,7 +48,6 @@ from .views import IDLE, encode_turn_data, thread_view, turn_view
 __all__ = ["fork_thread", "resume_thread", "start_thread"]
 
 After = Callable[[], Awaitable[None]]
-DEFAULT_MODEL = "gpt-5.1-codex"
 
 
 def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
