@@ -1,29 +1,37 @@
-"""A pure Server-Sent Events parser: lines in, messages out, no I/O.
+"""A pure Server-Sent Events decoder: raw body bytes in, messages out, no I/O.
 
-Contract (the WHATWG event-stream rules the Responses API relies on): a line is one field
+Contract (the WHATWG event-stream rules the Responses API relies on): lines end in LF, CRLF or a lone CR —
+wherever the chunk boundaries fall, even between the CR and the LF of one CRLF. A line is one field
 (`name: value`, a single space after the colon is dropped; a line without a colon is a field with an empty
-value); lines starting with `:` are comments; `data` lines accumulate, joined by `\\n`; a blank line
-dispatches the accumulated message, or nothing if no `data` was seen. A trailing `\\r` or `\\n` on a line is
-ignored, so CRLF streams parse the same as LF ones. A message cut off by end of stream (no blank line yet)
-is never dispatched — `pending` tells the caller one was lost. `data: [DONE]` dispatches a message whose
-`done` is true (OpenAI-compatible servers end streams with it).
+value); lines starting with `:` are comments; `data` lines accumulate, joined by LF; a blank line dispatches
+the accumulated message, or nothing if no `data` was seen. A message cut off by the end of the stream (no
+blank line yet) is never dispatched — `pending` tells the caller one was lost. `data: [DONE]` dispatches a
+message whose `done` is true (OpenAI-compatible servers end streams with it).
+
+The decoder works on bytes and hands `data` on as bytes: msgspec decodes JSON straight from them, so no text
+decoding or per-line iterator sits on the streaming hot path (see `scripts/bench_turns.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import re
 
-__all__ = ["DONE", "SseMessage", "SseParser", "parse_lines", "split_lines"]
+import msgspec
 
-DONE = "[DONE]"
+__all__ = ["DONE", "SseDecoder", "SseMessage", "parse_stream"]
+
+DONE = b"[DONE]"
+_COLON = 0x3A
+# One whole message of the usual shape: an optional `event` line, one `data` line, the blank line. Matching it
+# gives exactly what the line-by-line rules would (lines end in LF here: CRs were normalised before).
+_PLAIN_MESSAGE = re.compile(rb"(?:event: ?([^\n]*+)\n)?data: ?([^\n]*+)\n\n")
+_CR = 0x0D
 
 
-@dataclass(frozen=True, slots=True)
-class SseMessage:
+class SseMessage(msgspec.Struct, frozen=True):
     """One dispatched event. `event` is the `event:` field, or "message" when none was given."""
 
-    data: str
+    data: bytes
     event: str = "message"
     id: str | None = None
     retry: int | None = None
@@ -33,50 +41,89 @@ class SseMessage:
         return self.data == DONE
 
 
-class SseParser:
-    """Incremental parser. Feed it lines (with or without their terminator); it returns a message on dispatch."""
+class SseDecoder:
+    """Incremental decoder. Feed it body chunks as they arrive; each call returns the messages they complete."""
 
-    __slots__ = ("_data", "_event", "_id", "_retry", "_seen_field")
+    __slots__ = ("_data", "_event", "_id", "_retry", "_seen_field", "_tail")
 
     def __init__(self) -> None:
-        self._data: list[str] = []
-        self._event: str | None = None
+        self._tail = b""  # an unfinished line (it may end in the CR of a CRLF whose LF is still to come)
+        self._data: list[bytes] = []
+        self._event: bytes | None = None
         self._id: str | None = None
         self._retry: int | None = None
         self._seen_field = False
 
     @property
     def pending(self) -> bool:
-        """Whether fields were read since the last dispatch (a message would be lost if the stream ended now)."""
-        return self._seen_field
+        """Whether anything arrived since the last dispatch (a message would be lost if the stream ended now)."""
+        return self._seen_field or bool(self._tail)
 
-    def feed(self, line: str) -> SseMessage | None:
-        """Consume one line; return the message it completes, if any."""
-        if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line:
-            return self._dispatch()
-        if line[0] == ":":
-            return None
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        self._seen_field = True
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            # The spec ignores ids containing NUL: they could not be echoed back in Last-Event-ID.
-            if "\0" not in value:
-                self._id = value
-        elif name == "retry":
-            if value.isascii() and value.isdigit():
-                self._retry = int(value)
-        # Any other field name is ignored, as the spec requires.
-        return None
+    def feed(self, chunk: bytes) -> list[SseMessage]:
+        """Consume one chunk of the body; return the messages it completes, in order."""
+        if self._tail:
+            chunk = self._tail + chunk
+        if _CR in chunk:
+            held = b"\r" if chunk.endswith(b"\r") else b""  # a CR at the very end may be half of a CRLF
+            chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + held
+        messages: list[SseMessage] = []
+        start = 0
+        if not self._seen_field:  # between messages: take the plain `event:`/`data:` ones in one C-level match each
+            while (match := _PLAIN_MESSAGE.match(chunk, start)) is not None:
+                event, data = match.groups()
+                messages.append(SseMessage(data, "message" if event is None else event.decode("utf-8", "replace"),
+                                           self._id))
+                start = match.end()
+            if start == len(chunk):
+                self._tail = b""
+                return messages
+            if start:
+                chunk = chunk[start:]
+        lines = chunk.split(b"\n")
+        self._tail = lines.pop()
+        if lines:
+            messages += self._lines(lines)
+        return messages
+
+    def finish(self) -> list[SseMessage]:
+        """The body ended: a held CR still terminates its line (a message it leaves unfinished stays pending)."""
+        tail, self._tail = self._tail, b""
+        if tail.endswith(b"\r"):
+            return self._lines([tail[:-1]])
+        self._seen_field = self._seen_field or bool(tail)  # a line cut off mid-way is lost with its message
+        return []
+
+    def _lines(self, lines: list[bytes]) -> list[SseMessage]:
+        messages: list[SseMessage] = []
+        for line in lines:
+            if not line:
+                message = self._dispatch()
+                if message is not None:
+                    messages.append(message)
+                continue
+            if line.startswith(b"data:"):  # most lines: checked first
+                self._seen_field = True
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+                continue
+            if line[0] == _COLON:
+                continue  # a comment (keep-alives)
+            name, colon, value = line.partition(b":")
+            if colon and value[:1] == b" ":
+                value = value[1:]
+            self._seen_field = True
+            if name == b"data":
+                self._data.append(value)
+            elif name == b"event":
+                self._event = value
+            elif name == b"id":
+                # The spec ignores ids containing NUL: they could not be echoed back in Last-Event-ID.
+                if b"\0" not in value:
+                    self._id = value.decode("utf-8", "replace")
+            elif name == b"retry":
+                if value.isdigit():
+                    self._retry = int(value)
+            # Any other field name is ignored, as the spec requires.
+        return messages
 
     def _dispatch(self) -> SseMessage | None:
         data, event, retry = self._data, self._event, self._retry
@@ -84,18 +131,15 @@ class SseParser:
         if not data:
             # `id` persists across messages (it is the stream's last-event id); event/retry do not.
             return None
-        return SseMessage(data="\n".join(data), event=event or "message", id=self._id, retry=retry)
+        return SseMessage(
+            data=data[0] if len(data) == 1 else b"\n".join(data),
+            event="message" if event is None else event.decode("utf-8", "replace"),
+            id=self._id,
+            retry=retry,
+        )
 
 
-def parse_lines(lines: Iterable[str]) -> Iterator[SseMessage]:
-    """Every message completed by `lines`, in order (an unterminated last message is dropped)."""
-    parser = SseParser()
-    for line in lines:
-        message = parser.feed(line)
-        if message is not None:
-            yield message
-
-
-def split_lines(text: str) -> list[str]:
-    """Split raw stream text on CRLF, LF or CR (the three terminators SSE allows), for tests and tools."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+def parse_stream(body: bytes) -> list[SseMessage]:
+    """Every message in a complete body, in order (an unterminated last message is dropped)."""
+    decoder = SseDecoder()
+    return decoder.feed(body) + decoder.finish()

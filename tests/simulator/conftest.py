@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from server.simulator import Simulator
-from server.upstream.sse import parse_lines
+from server.upstream.sse import parse_stream
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def post_stream(http: httpx.Client, sim: Simulator, body: dict[str, Any]) -> lis
     response = http.post(sim.base_url + "/responses", json=body)
     assert response.status_code == 200, response.text
     events = []
-    for message in parse_lines(response.text.splitlines()):
+    for message in parse_stream(response.content):
         try:
             events.append(msgspec.json.decode(message.data))
         except msgspec.DecodeError:
