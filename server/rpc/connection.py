@@ -240,14 +240,22 @@ class Connection:
             self.closed = True
             logger.debug("outbound closed; frame dropped")
 
-    async def notify(self, method: str, params: Any) -> None:
-        """Send a notification unless this connection opted out of ``method`` or it needs the experimental API."""
+    def accepts(self, method: str) -> bool:
+        """Whether this client gets ``method``: not opted out of, and not experimental unless it asked for those."""
         if method in self.opt_out:
-            return
+            return False
         spec = SERVER_NOTIFICATIONS.get(method)
-        if spec is not None and spec.experimental and not self.experimental_api:
-            return
-        await self.send_frame(encode_line(Notification(method, params)))
+        return spec is None or not spec.experimental or self.experimental_api
+
+    async def notify(self, method: str, params: Any) -> None:
+        """Send a notification if this client accepts ``method``."""
+        if self.accepts(method):
+            await self.send_frame(encode_line(Notification(method, params)))
+
+    async def send_notification(self, method: str, frame: bytes) -> None:
+        """Send an already encoded notification (encoded once for every subscriber) if the client accepts it."""
+        if self.accepts(method):
+            await self.send_frame(frame)
 
     async def request(self, method: str, params: Any, *, on_id: Callable[[RequestId], None] | None = None) -> msgspec.Raw:
         """Send a server→client request and wait for the reply's raw ``result``; ``on_id`` learns its id.

@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import ThreadClosedNotification, ThreadStatus, ThreadStatusChangedNotification
+from protocol.codec import FrameTemplate
 
 from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
 from ..store.base import ThreadRecord, ThreadStore
@@ -142,6 +143,10 @@ class ThreadSession:
 
     async def emit(self, method: str, params: Any) -> None:
         await self.subscribers.notify(method, params)
+
+    async def emit_frame(self, template: FrameTemplate, value: str) -> None:
+        """Emit one frame of a templated notification stream (the hot path of a streaming turn)."""
+        await self.subscribers.send(template.method, template.frame(value))
 
     async def set_status(self, status: ThreadStatus) -> None:
         self.status = status

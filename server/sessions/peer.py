@@ -12,6 +12,9 @@ from typing import Any, Protocol
 
 import msgspec
 
+from protocol.codec import encode_line
+from protocol.jsonrpc import Notification
+
 from ..errors import ConnectionClosed
 
 __all__ = ["ClientPeer", "Subscribers"]
@@ -22,10 +25,14 @@ class ClientPeer(Protocol):
 
     async def notify(self, method: str, params: Any) -> None: ...
 
+    async def send_notification(self, method: str, frame: bytes) -> None: ...
+
     async def request(self, method: str, params: Any, *, on_id: Callable[[Any], None] | None = None) -> msgspec.Raw: ...
 
 
 class Subscribers:
+    """A thread's subscribed peers. The list is copied on write, so a fan-out in progress is never disturbed."""
+
     def __init__(self) -> None:
         self._peers: list[ClientPeer] = []
 
@@ -33,7 +40,7 @@ class Subscribers:
         """Subscribe ``peer``; False when it already was."""
         if any(p is peer for p in self._peers):
             return False
-        self._peers.append(peer)
+        self._peers = [*self._peers, peer]
         return True
 
     def remove(self, peer: ClientPeer) -> bool:
@@ -48,9 +55,15 @@ class Subscribers:
         return sum(1 for p in self._peers if not p.closed)
 
     async def notify(self, method: str, params: Any) -> None:
-        for peer in list(self._peers):
+        """Encode once, send to every open peer that accepts ``method``."""
+        if self._peers:
+            await self.send(method, encode_line(Notification(method, params)))
+
+    async def send(self, method: str, frame: bytes) -> None:
+        """Send an encoded ``method`` notification (see ``protocol.codec.FrameTemplate``) to every open peer."""
+        for peer in self._peers:
             if not peer.closed:
-                await peer.notify(method, params)
+                await peer.send_notification(method, frame)
 
     async def request(self, method: str, params: Any, *, on_id: Callable[[Any], None] | None = None) -> msgspec.Raw:
         for peer in list(self._peers):

@@ -33,6 +33,7 @@ from protocol._generated.types import (
     ReasoningThreadItem,
     TurnError,
 )
+from protocol.codec import FrameTemplate
 
 from ..ids import uuid7
 from ..upstream.client import ResponsesClient
@@ -48,6 +49,7 @@ from ..upstream.events import (
     Usage,
 )
 from ..upstream.retry import RetryNotice, backoff_delay
+from ..upstream.stream import EventStream
 from .convert import output_to_thread_item
 from .turn import ActiveTurn, Shown, TurnFailed, turn_error
 
@@ -82,6 +84,7 @@ class _Open:
     kind: str
     shown: Shown = field(default_factory=Shown)
     announced: bool = False
+    deltas: FrameTemplate | None = None  # the item's `item/agentMessage/delta` frames, once it is announced
 
 
 class _Attempt:
@@ -116,6 +119,8 @@ class _Attempt:
         if state.kind == "message":
             item: Any = AgentMessageThreadItem(id=state.item_id, text="", phase=None, delivery=None,
                                                memory_citation=None, questions=None)
+            state.deltas = FrameTemplate(N.ITEM_AGENT_MESSAGE_DELTA, AgentMessageDeltaNotification(
+                thread_id=self.turn.thread_id, turn_id=self.turn.turn_id, item_id=state.item_id, delta=""), "delta")
         else:
             item = ReasoningThreadItem(id=state.item_id, summary=[], content=[])
         await self.turn.item_started(item)
@@ -129,10 +134,11 @@ class _Attempt:
             await self._delta(state, event.delta)
 
     async def _delta(self, state: _Open, delta: str) -> None:
-        await self._announce(state)
+        if not state.announced:
+            await self._announce(state)
         state.shown.text.append(delta)
-        await self.turn.session.emit(N.ITEM_AGENT_MESSAGE_DELTA, AgentMessageDeltaNotification(
-            thread_id=self.turn.thread_id, turn_id=self.turn.turn_id, item_id=state.item_id, delta=delta))
+        assert state.deltas is not None  # made when the message was announced
+        await self.turn.session.emit_frame(state.deltas, delta)
 
     async def reasoning(self, event: ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta) -> None:
         state = self._state(event.item_id, event.output_index)
@@ -185,18 +191,19 @@ class _Attempt:
         self.open.clear()
 
 
-async def _consume(attempt: _Attempt, events: Any) -> Sampled:
-    async for event in events:
-        if isinstance(event, OutputTextDelta):
-            await attempt.text_delta(event)
-        elif isinstance(event, OutputItemAdded):
-            attempt.added(event)
-        elif isinstance(event, OutputItemDone):
-            await attempt.done(event)
-        elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
-            await attempt.reasoning(event)
-        elif isinstance(event, ResponseCompleted):
-            return Sampled(attempt.outputs, event.response.usage, event.response.model)
+async def _consume(attempt: _Attempt, events: EventStream) -> Sampled:
+    async for batch in events.batches():
+        for event in batch:
+            if isinstance(event, OutputTextDelta):
+                await attempt.text_delta(event)
+            elif isinstance(event, OutputItemAdded):
+                attempt.added(event)
+            elif isinstance(event, OutputItemDone):
+                await attempt.done(event)
+            elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
+                await attempt.reasoning(event)
+            elif isinstance(event, ResponseCompleted):
+                return Sampled(attempt.outputs, event.response.usage, event.response.model)
     raise StreamError("stream ended without response.completed")
 
 

@@ -33,7 +33,7 @@ openai_codex = pytest.importorskip(
     "openai_codex", reason="the official SDK (pip install openai-codex) is a test-only dependency and is not installed"
 )
 
-from openai_codex import Codex, CodexConfig, CodexError, ExternalMessage  # noqa: E402
+from openai_codex import Codex, CodexConfig, ExternalMessage  # noqa: E402
 from openai_codex._runtime_requirements import CheckoutCapabilities  # noqa: E402
 from openai_codex.generated.v2_all import TurnStatus  # noqa: E402
 from openai_codex.models import UnknownNotification  # noqa: E402

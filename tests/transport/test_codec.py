@@ -1,10 +1,15 @@
-"""The output codec: compact JSON lines with U+2028/U+2029 escaped."""
+"""The output codec: compact JSON lines with U+2028/U+2029 escaped, whole or from a delta template."""
 
 from __future__ import annotations
 
-import msgspec
+import random
 
-from protocol.codec import encode_line
+import msgspec
+import pytest
+
+from protocol._generated.types import AgentMessageDeltaNotification
+from protocol.codec import FrameTemplate, encode_line
+from protocol.jsonrpc import Notification
 
 
 def test_line_and_paragraph_separators_are_escaped_on_output() -> None:
@@ -17,3 +22,20 @@ def test_a_frame_is_one_physical_line_whatever_the_text_holds() -> None:
     frame = encode_line({"text": "line1\nline2\r\x00\u2028"})
     assert frame.endswith(b"\n") and frame.count(b"\n") == 1
     assert msgspec.json.decode(frame) == {"text": "line1\nline2\r\x00\u2028"}
+
+
+DELTA = AgentMessageDeltaNotification(thread_id="thr", turn_id="turn", item_id="item", delta="")
+
+
+def test_a_frame_template_makes_exactly_the_bytes_of_encoding_the_whole_message() -> None:
+    template = FrameTemplate("item/agentMessage/delta", DELTA, "delta")
+    rng = random.Random(3)
+    alphabet = ["a", " ", '"', "\\", "\n", "\x00", "é", "—", "\u2028", "\u2029", "😀", "\x7f"]
+    for value in ["", *("".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(300))]:
+        whole = encode_line(Notification("item/agentMessage/delta", msgspec.structs.replace(DELTA, delta=value)))
+        assert template.frame(value) == whole, value
+
+
+def test_a_template_refuses_a_field_whose_marker_would_not_be_unique() -> None:
+    with pytest.raises(ValueError, match="cannot be templated"):
+        FrameTemplate("item/agentMessage/delta", msgspec.structs.replace(DELTA, thread_id="\x00"), "delta")
