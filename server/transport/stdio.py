@@ -1,10 +1,11 @@
 """The stdio transport: frames from stdin, frames to the original stdout.
 
 While serving, fd 1 is pointed at stderr (and ``sys.stdout`` with it) so a stray ``print`` or a child
-process cannot corrupt the wire; only the single writer task writes the saved wire descriptor. Blocking
-reads and writes run in two daemon threads (a thread blocked on a pipe must never keep the process alive
-after shutdown): a client that stops reading blocks the writer, which fills the bounded outbound buffer,
-which makes producers wait (backpressure, not memory growth).
+process cannot corrupt the wire; only the single writer task writes the saved wire descriptor. When the wire is
+a pipe or socket (how clients spawn us) it is written non-blocking from the event loop; anything else (a
+terminal, a file) is written by a daemon thread. Stdin is read by a daemon thread (a thread blocked on a pipe
+must never keep the process alive after shutdown). A client that stops reading stalls the writer, which fills
+the bounded outbound buffer, which makes producers wait (backpressure, not memory growth).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -93,8 +95,33 @@ async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge
     logger.debug("stdin reached EOF")
 
 
-class _BlockingWriter:
-    """Writes on a daemon thread; ``write`` awaits completion without tying up anyio's worker pool."""
+class _PipeWriter:
+    """Writes a pipe or socket from the event loop itself, non-blocking: no thread hop and no GIL hand-off per
+    write (they cost more than the write and, with the loop busy, waited up to a switch interval each)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._was_blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._fd, view):]
+            except BlockingIOError:
+                await anyio.wait_writable(self._fd)  # the client is behind: wait for room (backpressure)
+
+    def close(self) -> None:
+        try:
+            os.set_blocking(self._fd, self._was_blocking)  # the description may outlive us (a shared pipe)
+        except OSError:
+            pass
+
+
+class _ThreadWriter:
+    """Writes on a daemon thread, for anything that is not a pipe or socket (a terminal or file is shared with
+    other processes, so it must stay blocking). ``write`` awaits completion without tying up anyio's pool."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -110,6 +137,9 @@ class _BlockingWriter:
         if errors:
             raise errors[0]
 
+    def close(self) -> None:
+        pass  # the thread is a daemon blocked on its queue: it never keeps the process alive
+
     def _run(self) -> None:
         while True:
             data, done, errors = self._jobs.get()
@@ -123,6 +153,13 @@ class _BlockingWriter:
                 return
 
 
+def _writer_for(fd: int) -> _PipeWriter | _ThreadWriter:
+    mode = os.fstat(fd).st_mode
+    if os.name == "posix" and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return _PipeWriter(fd)
+    return _ThreadWriter(fd)
+
+
 async def _write_loop(
     fd: int,
     recv: MemoryObjectReceiveStream[bytes],
@@ -130,7 +167,7 @@ async def _write_loop(
     done: anyio.Event,
 ) -> None:
     broken = False
-    writer = _BlockingWriter(fd)
+    writer = _writer_for(fd)
     try:
         with recv:
             async for frame in recv:
@@ -152,6 +189,7 @@ async def _write_loop(
                     broken = True
                     inbound.close()  # ends the connection as if stdin had closed
     finally:
+        writer.close()
         done.set()
 
 
