@@ -115,5 +115,15 @@ async def _watch_signals(apps: list[App], scope: anyio.CancelScope) -> None:
 def run_stdio(settings: Settings) -> int:
     configure_logging(settings.env)
     logger.info("threadline %s serving on stdio (home %s)", __version__, settings.home)
-    anyio.run(_serve_stdio, settings)
+    anyio.run(_serve_stdio, settings, backend_options=_event_loop_options())
     return 0
+
+
+def _event_loop_options() -> dict[str, object]:
+    """uvloop when it is installed (it is a dependency wherever it builds): asyncio's selector loop makes three
+    epoll_ctl calls per socket wait, which is most of the daemon's CPU when many streams trickle at once."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
