@@ -66,6 +66,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.sim._track(self.connection, True)
+        self.connection_number = self.sim._next_connection()
 
     def finish(self) -> None:
         try:
@@ -87,7 +88,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(int(length))
         compressed = self.headers.get("Content-Encoding", "").strip().lower() == "zstd"
-        record = self.sim._record(self.command, path, query, dict(self.headers.items()), raw, compressed)
+        record = self.sim._record(self.command, path, query, dict(self.headers.items()), raw, compressed,
+                                  self.connection_number)
         data = raw
         if compressed:
             if self.sim.refuse_zstd:

@@ -50,6 +50,8 @@ class RecordedRequest:
     size: int = 0
     """Bytes of the decoded body (equal to `raw_size` when not compressed)."""
     status: int | None = field(default=None)
+    connection: int = 0
+    """Which TCP connection carried it (numbered from 1 in order of arrival): shows keep-alive reuse."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -89,6 +91,7 @@ class Simulator:
         self.prefix = prefix
         self._port = port
         self._lock = threading.Lock()
+        self._connections_opened = 0
         self._queues: dict[str, deque[Entry]] = {"responses": deque(), "compact": deque()}
         self._log: list[RecordedRequest] = []
         self._connections: set[socket.socket] = set()
@@ -183,13 +186,19 @@ class Simulator:
     # -- used by the handler threads -------------------------------------------------------------------------
 
     def _record(
-        self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes, compressed: bool
+        self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes, compressed: bool, connection: int
     ) -> RecordedRequest:
         lowered = {name.lower(): value for name, value in headers.items()}
         with self._lock:
-            record = RecordedRequest(len(self._log), method, path, query, lowered, len(raw), compressed, size=len(raw))
+            record = RecordedRequest(len(self._log), method, path, query, lowered, len(raw), compressed, size=len(raw),
+                                     connection=connection)
             self._log.append(record)
         return record
+
+    def _next_connection(self) -> int:
+        with self._lock:
+            self._connections_opened += 1
+            return self._connections_opened
 
     def _take_error(self, endpoint: Endpoint) -> HttpError | None:
         with self._lock:

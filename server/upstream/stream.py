@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 _TERMINAL_FAILURES = frozenset({ResponseFailedEvent, ErrorEvent, ResponseIncompleteEvent})
 _CLOSE_SECONDS = 5.0  # closing never blocks a cancelled turn for longer than this
+_DRAIN_SECONDS = 0.05  # how long a completed stream may take to end its body before its connection is dropped
+_DRAIN_BYTES = 64 * 1024
 
 
 class EventStream:
@@ -117,6 +119,7 @@ class EventStream:
     async def _generate(self) -> AsyncGenerator[list[StreamEvent], None]:
         decoder = SseDecoder()
         chunks = self._chunks()
+        completed = False
         try:
             while True:
                 chunk = await self._next_chunk(chunks)
@@ -130,6 +133,7 @@ class EventStream:
                             continue
                         batch.append(event)
                         if type(event) is ResponseCompleted:
+                            completed = True
                             yield batch
                             return
                 except UpstreamError:
@@ -141,6 +145,8 @@ class EventStream:
                 if chunk is None:
                     break
         finally:
+            if completed:
+                await _drain(chunks)
             await _close_quietly(chunks)
         if decoder.pending:
             logger.debug("stream %s ended inside an unterminated SSE message", self.request_id)
@@ -171,6 +177,20 @@ class EventStream:
         if isinstance(event, ResponseIncompleteEvent):
             details = event.response.incomplete_details
             raise ResponseIncomplete(details.reason if details else None)
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read the body's end (its last chunk usually came with `response.completed`) so the connection goes back
+    to the pool: the next request of the turn then skips a TCP and TLS handshake. Bounded and best effort."""
+    with anyio.move_on_after(_DRAIN_SECONDS, shield=True):
+        try:
+            read = 0
+            async for chunk in chunks:
+                read += len(chunk)
+                if read > _DRAIN_BYTES:
+                    return  # not an ending: let the connection go
+        except httpx.HTTPError:
+            pass
 
 
 async def _close_quietly(chunks: AsyncIterator[bytes]) -> None:

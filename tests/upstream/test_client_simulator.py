@@ -269,3 +269,14 @@ async def test_per_request_headers_are_sent_but_cannot_replace_the_credential(
     assert stream_request.headers["x-codex-turn-state"] == compact_request.headers["x-codex-turn-state"] == "ts-1"
     assert stream_request.headers["authorization"] == f"Bearer {SENTINEL_KEY}"
     assert stream_request.headers["accept"] == "text/event-stream"
+
+
+async def test_a_completed_stream_hands_its_connection_back_for_the_next_request(
+    sim: Simulator, http: httpx.AsyncClient, sleeps: Sleeps
+) -> None:
+    sim.enqueue(Reply(output=[Text("one", deltas=2)]), Reply(output=[Text("two", deltas=2)]))
+    client = make_client(sim_provider(sim), http, sleeps)
+    await collect(client, user_body())
+    await collect(client, user_body())
+    first, second = sim.requests
+    assert first.connection == second.connection != 0
