@@ -63,9 +63,9 @@ def register(router: Router, app: App) -> None:
             raise InvalidRequest("Already initialized")
         caps = params.capabilities
         if caps is not None and caps is not UNSET:
-            conn.experimental_api = caps.experimental_api is True
             methods = caps.opt_out_notification_methods
-            conn.opt_out = frozenset(methods) if isinstance(methods, list) else frozenset()
+            conn.set_capabilities(experimental_api=caps.experimental_api is True,
+                                  opt_out=frozenset(methods) if isinstance(methods, list) else frozenset())
         conn.client_name = params.client_info.name
         conn.client_version = params.client_info.version
         conn.initialize_answered = True

@@ -45,6 +45,8 @@ __all__ = ["Connection", "RequestContext"]
 
 logger = logging.getLogger(__name__)
 
+_EXPERIMENTAL_NOTIFICATIONS = frozenset(method for method, spec in SERVER_NOTIFICATIONS.items() if spec.experimental)
+
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
@@ -90,6 +92,8 @@ class Connection:
         self.initialize_answered = False
         self.experimental_api = False
         self.opt_out: frozenset[str] = frozenset()
+        # What this client does not get: what it opted out of, and experimental ones unless it asked for those.
+        self._refused = _EXPERIMENTAL_NOTIFICATIONS
         self.client_name: str | None = None
         self.client_version: str | None = None
         self.input_closed = False  # EOF: nothing more will be read, so nobody can answer a request
@@ -240,21 +244,20 @@ class Connection:
             self.closed = True
             logger.debug("outbound closed; frame dropped")
 
-    def accepts(self, method: str) -> bool:
-        """Whether this client gets ``method``: not opted out of, and not experimental unless it asked for those."""
-        if method in self.opt_out:
-            return False
-        spec = SERVER_NOTIFICATIONS.get(method)
-        return spec is None or not spec.experimental or self.experimental_api
+    def set_capabilities(self, *, experimental_api: bool, opt_out: frozenset[str]) -> None:
+        """Apply what ``initialize`` asked for."""
+        self.experimental_api = experimental_api
+        self.opt_out = opt_out
+        self._refused = opt_out if experimental_api else opt_out | _EXPERIMENTAL_NOTIFICATIONS
 
     async def notify(self, method: str, params: Any) -> None:
         """Send a notification if this client accepts ``method``."""
-        if self.accepts(method):
+        if method not in self._refused:
             await self.send_frame(encode_line(Notification(method, params)))
 
     async def send_notification(self, method: str, frame: bytes) -> None:
         """Send an already encoded notification (encoded once for every subscriber) if the client accepts it."""
-        if self.accepts(method):
+        if method not in self._refused:
             await self.send_frame(frame)
 
     async def request(self, method: str, params: Any, *, on_id: Callable[[RequestId], None] | None = None) -> msgspec.Raw:
