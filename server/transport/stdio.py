@@ -77,14 +77,14 @@ async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge
                 chunk = b""
             try:
                 anyio.from_thread.run(chunk_send.send, chunk, token=token)
-            except Exception:  # the loop is gone or the stream closed: we are shutting down
-                return
+            except BaseException:  # noqa: BLE001 - the loop is gone, the stream closed or the send was cancelled:
+                return  # we are shutting down, and nothing in this thread can act on it
             if not chunk:
                 return
 
     threading.Thread(target=read_blocking, name="threadline-stdin", daemon=True).start()
     splitter = LineSplitter(max_frame)
-    with send, chunk_recv:
+    with send, chunk_recv, chunk_send:  # closing chunk_send ends the reader thread at its next chunk
         async for chunk in chunk_recv:
             if not chunk:
                 break
@@ -154,10 +154,16 @@ class _ThreadWriter:
 
 
 def _writer_for(fd: int) -> _PipeWriter | _ThreadWriter:
-    mode = os.fstat(fd).st_mode
-    if os.name == "posix" and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+    wire = os.fstat(fd)
+    if os.name != "posix" or not (stat.S_ISFIFO(wire.st_mode) or stat.S_ISSOCK(wire.st_mode)):
+        return _ThreadWriter(fd)
+    try:
+        log = os.fstat(2)
+    except OSError:
         return _PipeWriter(fd)
-    return _ThreadWriter(fd)
+    if (log.st_dev, log.st_ino) == (wire.st_dev, wire.st_ino):
+        return _ThreadWriter(fd)  # stderr is the same pipe (2>&1): non-blocking mode would reach the logger too
+    return _PipeWriter(fd)
 
 
 async def _write_loop(
