@@ -192,18 +192,17 @@ class _Attempt:
 
 
 async def _consume(attempt: _Attempt, events: EventStream) -> Sampled:
-    async for batch in events.batches():
-        for event in batch:
-            if isinstance(event, OutputTextDelta):
-                await attempt.text_delta(event)
-            elif isinstance(event, OutputItemAdded):
-                attempt.added(event)
-            elif isinstance(event, OutputItemDone):
-                await attempt.done(event)
-            elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
-                await attempt.reasoning(event)
-            elif isinstance(event, ResponseCompleted):
-                return Sampled(attempt.outputs, event.response.usage, event.response.model)
+    async for event in events:
+        if isinstance(event, OutputTextDelta):
+            await attempt.text_delta(event)
+        elif isinstance(event, OutputItemAdded):
+            attempt.added(event)
+        elif isinstance(event, OutputItemDone):
+            await attempt.done(event)
+        elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
+            await attempt.reasoning(event)
+        elif isinstance(event, ResponseCompleted):
+            return Sampled(attempt.outputs, event.response.usage, event.response.model)
     raise StreamError("stream ended without response.completed")
 
 

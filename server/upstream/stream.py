@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 import anyio
 import httpx
 
-from server.upstream.errors import IdleTimeout, ResponseIncomplete, StreamDisconnected, UpstreamError, redact
+from server.upstream.errors import IdleTimeout, ResponseIncomplete, StreamDisconnected, redact
 from server.upstream.events import (
     ErrorEvent,
     MalformedEvent,
@@ -68,15 +68,7 @@ class EventStream:
         self._response = response
         self._idle_timeout = idle_timeout
         self._secrets = tuple(secrets)
-        self._batches = self._generate()
-        self._events = self._flatten()
-
-    def batches(self) -> AsyncIterator[list[StreamEvent]]:
-        """The events in lists, one per chunk read: the turn's hot loop pays one async hop per read, not per event.
-
-        Iterate either this or the stream itself, once. A terminal failure is raised after the events before it.
-        """
-        return self._batches
+        self._events = self._generate()
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self._events
@@ -88,13 +80,7 @@ class EventStream:
         """Stop reading and release the connection. Safe to call twice and while being cancelled."""
         with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
             await self._events.aclose()
-            await self._batches.aclose()
             await self._response.aclose()
-
-    async def _flatten(self) -> AsyncGenerator[StreamEvent, None]:
-        async for batch in self._batches:
-            for event in batch:
-                yield event
 
     def _chunks(self) -> AsyncIterator[bytes]:
         # Raw bytes when the body is not content-encoded (the usual case): the decoding layers of `aiter_bytes`
@@ -116,32 +102,23 @@ class EventStream:
             detail = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise StreamDisconnected(f"stream disconnected before completion: {detail}") from exc
 
-    async def _generate(self) -> AsyncGenerator[list[StreamEvent], None]:
+    async def _generate(self) -> AsyncGenerator[StreamEvent, None]:
         decoder = SseDecoder()
         chunks = self._chunks()
         completed = False
         try:
             while True:
                 chunk = await self._next_chunk(chunks)
-                batch: list[StreamEvent] = []
-                try:
-                    for message in decoder.feed(chunk) if chunk is not None else decoder.finish():
-                        if message.done:
-                            raise StreamDisconnected("stream closed before response.completed")
-                        event = self._event(message)
-                        if event is None:
-                            continue
-                        batch.append(event)
-                        if type(event) is ResponseCompleted:
-                            completed = True
-                            yield batch
-                            return
-                except UpstreamError:
-                    if batch:
-                        yield batch  # what came before the failure is delivered first
-                    raise
-                if batch:
-                    yield batch
+                for message in decoder.feed(chunk) if chunk is not None else decoder.finish():
+                    if message.done:
+                        raise StreamDisconnected("stream closed before response.completed")
+                    event = self._event(message)
+                    if event is None:
+                        continue
+                    yield event
+                    if type(event) is ResponseCompleted:
+                        completed = True
+                        return
                 if chunk is None:
                     break
         finally:

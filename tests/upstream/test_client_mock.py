@@ -163,15 +163,15 @@ async def test_done_before_completed_is_a_disconnect_and_unknown_events_are_skip
     assert [type(event) for event in seen] == [OutputTextDelta]
 
 
-async def test_batches_deliver_the_events_read_before_a_failure_then_raise_it() -> None:
+async def test_events_read_with_a_failure_are_delivered_before_it_is_raised() -> None:
     failed = b'data: {"type":"response.failed","response":{"id":"r1","error":{"code":"server_error","message":"x"}}}\n\n'
     client, _ = client_for(lambda request: sse(ChunkStream([DELTA, DELTA + DELTA + failed + COMPLETED])))
-    batches: list[list[Any]] = []
+    seen: list[Any] = []
     with pytest.raises(e.UpstreamError), anyio.fail_after(5):
         async with client.stream(user_body()) as events:
-            async for batch in events.batches():
-                batches.append(batch)
-    assert [[type(event) for event in batch] for batch in batches] == [[OutputTextDelta], [OutputTextDelta] * 2]
+            async for event in events:
+                seen.append(event)
+    assert [type(event) for event in seen] == [OutputTextDelta] * 3
 
 
 async def test_gzip_encoded_streams_are_decoded_before_parsing() -> None:
