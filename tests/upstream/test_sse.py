@@ -90,3 +90,11 @@ def test_id_persists_across_messages_and_retry_must_be_digits() -> None:
 
 def test_a_field_without_colon_and_unknown_fields_are_handled_per_spec() -> None:
     assert parse("data\n\nfoo: bar\ndata: z\n\n") == [SseMessage(b""), SseMessage(b"z")]
+
+
+def test_a_large_message_arriving_in_many_pieces_is_one_message() -> None:
+    payload = b'{"type":"response.output_item.done","text":"' + b"word " * 200_000 + b'"}'
+    body = b"event: response.output_item.done\ndata: " + payload + b"\n\n"
+    assert fed_in_pieces(body, list(range(65536, len(body), 65536))) == [
+        SseMessage(payload, event="response.output_item.done")
+    ]
