@@ -7,8 +7,9 @@ needs `OPENAI_API_KEY` (a clear message and exit status 2 without it). Either wa
 client: it initializes with `experimentalApi`, registers a `dynamicTools` tool at `thread/start` and answers
 its `item/tool/call` requests itself, streams each turn's deltas to the terminal, and ends with a summary.
 
-Contract: exit status 0 when every turn completed, 1 when a turn failed or the daemon misbehaved (a timeout,
-an error reply, a closed connection), 2 for bad usage. Every wait is bounded; the subprocess and the
+Contract: exit status 0 when every turn completed, 1 when a turn failed (the conversation stops there, since
+the rest builds on it) or the daemon misbehaved (a timeout, an error reply, a closed connection), 2 for bad
+usage. Every wait is bounded; the subprocess and the
 simulator are always shut down, even on Ctrl-C. `THREADLINE_HOME` is a temporary directory, removed at the
 end, unless the user set one. The user's own `-c`/`--enable`/`--disable` flags are passed on to the daemon.
 The last scene is compaction (`_compaction_scene`): run only when the daemon implements
@@ -90,7 +91,8 @@ async def _demo(settings: Settings, live: bool, turns: int, view: View) -> int:
                 async with AppServerClient.spawn(command, env=env) as client:
                     startup_ms, thread_id = await _conversation(client, view, live, turns)
                     conversation_requests = len(sim.requests_to("responses")) if sim else 0
-                    await _compaction_scene(client, view, thread_id)
+                    if view.stats.failed_turns == 0:
+                        await _compaction_scene(client, view, thread_id)
         except Exception as exc:  # the client's task group wraps what the conversation raised
             problem = _expected_failure(exc)
             if problem is None:
@@ -130,8 +132,12 @@ async def _conversation(client: AppServerClient, view: View, live: bool, turns: 
         view.user(exchange.prompt)
         result = await client.request(M.TURN_START, {"threadId": thread_id,
                                                      "input": [{"type": "text", "text": exchange.prompt}]})
+        failed_before = view.stats.failed_turns
         async for message in client.turn_events(result["turn"]["id"], timeout=_EVENT_GAP_S[live]):
             view.show(message)
+        if view.stats.failed_turns > failed_before:
+            view.note("stopping here: the rest of the conversation builds on this turn")
+            break
     return startup_ms, thread_id
 
 

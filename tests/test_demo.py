@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from server.demo_script import SCRIPT
-from server.simulator import Simulator
+from server.simulator import HttpError, Simulator
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +88,19 @@ async def test_live_talks_to_the_openai_provider_and_keeps_a_home_the_user_chose
     assert requests[0].headers["authorization"] == "Bearer sk-demo-test"
     assert any(tool.get("name") == "read_file" for tool in requests[0].body["tools"])
     assert (home / "threadline.sqlite3").exists() and f"{home} (kept)" in out
+
+
+async def test_a_failed_turn_ends_the_conversation_with_status_1_and_no_compaction() -> None:
+    async with Simulator() as sim:
+        sim.enqueue(HttpError.api_error(401, "Incorrect API key provided."))
+        env = _env(OPENAI_API_KEY="sk-wrong")
+        code, out, err = await _demo("-c", f'openai_base_url="{sim.base_url}"', "demo", "--live", env=env)
+        requests = sim.requests_to("responses")
+    assert code == 1, f"stdout:\n{out}\nstderr:\n{err}"
+    assert "Incorrect API key provided" in out and "stopping here" in out
+    assert SCRIPT[1].prompt not in out and "Compaction" not in out
+    assert re.search(r"turns\s+1 \(1 failed\)", out)
+    assert len(requests) == 1
 
 
 async def test_a_bad_turn_count_is_a_usage_error() -> None:
