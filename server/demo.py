@@ -12,8 +12,8 @@ the rest builds on it) or the daemon misbehaved (a timeout, an error reply, a cl
 usage. Every wait is bounded; the subprocess and the
 simulator are always shut down, even on Ctrl-C. `THREADLINE_HOME` is a temporary directory, removed at the
 end, unless the user set one. The user's own `-c`/`--enable`/`--disable` flags are passed on to the daemon.
-The last scene is compaction (`_compaction_scene`): run only when the daemon implements
-`thread/compact/start`, skipped with a note when it answers -32601.
+The last scene is compaction (`_compaction_scene`): run only after every turn completed, and when the daemon
+implements `thread/compact/start` (skipped with a note when it answers -32601).
 """
 
 from __future__ import annotations
