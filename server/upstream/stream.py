@@ -115,10 +115,11 @@ class EventStream:
                     event = self._event(message)
                     if event is None:
                         continue
-                    yield event
                     if type(event) is ResponseCompleted:
-                        completed = True
+                        completed = True  # before the yield: a consumer stops there and closes us at it
+                        yield event
                         return
+                    yield event
                 if chunk is None:
                     break
         finally:

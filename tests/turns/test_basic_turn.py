@@ -59,3 +59,13 @@ async def test_two_threads_streaming_at_once_never_cross_talk(tmp_path: Path) ->
                 answer = [e["params"]["item"]["text"] for e in events if e["method"] == "item/completed"
                           and e["params"]["item"]["type"] == "agentMessage"]
                 assert len(answer) == 1 and word in answer[0]
+
+
+async def test_turns_one_after_another_share_one_upstream_connection(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            for _ in range(3):
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                turn, _ = await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+                assert turn["status"] == "completed"
+        assert [request.connection for request in sim.requests] == [1, 1, 1]

@@ -276,7 +276,11 @@ async def test_a_completed_stream_hands_its_connection_back_for_the_next_request
 ) -> None:
     sim.enqueue(Reply(output=[Text("one", deltas=2)]), Reply(output=[Text("two", deltas=2)]))
     client = make_client(sim_provider(sim), http, sleeps)
-    await collect(client, user_body())
-    await collect(client, user_body())
+    for _ in range(2):
+        with anyio.fail_after(10):
+            async with client.stream(user_body()) as events:
+                async for event in events:
+                    if isinstance(event, ResponseCompleted):
+                        break  # as the turn loop does: the stream is closed right at its last event
     first, second = sim.requests
     assert first.connection == second.connection != 0
