@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import stat
 import sys
 import threading
@@ -52,7 +53,7 @@ async def stdio_transport(
     async with anyio.create_task_group() as tg:
         tg.start_soon(_read_loop, in_fd, in_send, max_frame)
         writer_done = anyio.Event()
-        tg.start_soon(_write_loop, wire_fd, out_recv, in_send, writer_done)
+        tg.start_soon(_write_loop, _writer_for(wire_fd, in_fd=in_fd), out_recv, in_send, writer_done)
         try:
             yield Transport(in_recv, out_send)
         finally:
@@ -72,6 +73,9 @@ async def _read_loop(fd: int, send: MemoryObjectSendStream[bytes | FrameTooLarge
         while True:
             try:
                 chunk = os.read(fd, _READ_SIZE)
+            except BlockingIOError:  # someone made our stdin non-blocking: wait for data instead of failing
+                select.select([fd], [], [])
+                continue
             except OSError as exc:
                 logger.warning("stdin read failed: %s", exc)
                 chunk = b""
@@ -153,27 +157,29 @@ class _ThreadWriter:
                 return
 
 
-def _writer_for(fd: int) -> _PipeWriter | _ThreadWriter:
+def _writer_for(fd: int, *, in_fd: int = 0) -> _PipeWriter | _ThreadWriter:
     wire = os.fstat(fd)
     if os.name != "posix" or not (stat.S_ISFIFO(wire.st_mode) or stat.S_ISSOCK(wire.st_mode)):
         return _ThreadWriter(fd)
-    try:
-        log = os.fstat(2)
-    except OSError:
-        return _PipeWriter(fd)
-    if (log.st_dev, log.st_ino) == (wire.st_dev, wire.st_ino):
-        return _ThreadWriter(fd)  # stderr is the same pipe (2>&1): non-blocking mode would reach the logger too
+    for other in (in_fd, 2):
+        try:
+            same = os.path.samestat(os.fstat(other), wire)
+        except OSError:
+            continue
+        if same:
+            # One socket for stdin and stdout, or 2>&1 into the pipe: the non-blocking flag belongs to the shared
+            # description, so it would reach the stdin reader or the logger too.
+            return _ThreadWriter(fd)
     return _PipeWriter(fd)
 
 
 async def _write_loop(
-    fd: int,
+    writer: _PipeWriter | _ThreadWriter,
     recv: MemoryObjectReceiveStream[bytes],
     inbound: MemoryObjectSendStream[bytes | FrameTooLarge],
     done: anyio.Event,
 ) -> None:
     broken = False
-    writer = _writer_for(fd)
     try:
         with recv:
             async for frame in recv:

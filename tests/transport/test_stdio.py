@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import threading
 
@@ -66,10 +67,33 @@ async def test_a_client_that_stops_reading_holds_producers_back_until_it_reads_a
 
 async def test_pipes_are_written_from_the_loop_and_files_by_a_thread() -> None:
     read_end, write_end = os.pipe()
+    stdin_read, stdin_write = os.pipe()
     with tempfile.TemporaryFile() as file:
-        pipe_writer, file_writer = _writer_for(write_end), _writer_for(file.fileno())
+        pipe_writer = _writer_for(write_end, in_fd=stdin_read)
+        file_writer = _writer_for(file.fileno(), in_fd=stdin_read)
         assert isinstance(pipe_writer, _PipeWriter) and isinstance(file_writer, _ThreadWriter)
         pipe_writer.close()
         assert os.get_blocking(write_end)
-    os.close(read_end)
-    os.close(write_end)
+    for fd in (read_end, write_end, stdin_read, stdin_write):
+        os.close(fd)
+
+
+async def test_one_socket_for_stdin_and_stdout_stays_blocking() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        writer = _writer_for(ours.fileno(), in_fd=ours.fileno())
+        assert isinstance(writer, _ThreadWriter)
+        assert os.get_blocking(ours.fileno())  # the stdin reader thread shares this description
+
+
+async def test_a_non_blocking_stdin_is_waited_on_not_taken_for_eof() -> None:
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    os.set_blocking(in_r, False)  # as a parent sharing the description might leave it
+    async with stdio_transport(in_fd=in_r, out_fd=out_w) as transport:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.to_thread.run_sync, os.write, in_w, b'{"id":1}\n')
+                assert await transport.inbound.receive() == b'{"id":1}'
+    for fd in (in_r, in_w, out_r, out_w):
+        os.close(fd)
