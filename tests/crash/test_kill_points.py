@@ -15,7 +15,15 @@ import pytest
 
 from server.simulator import FunctionCall, Gate, Reply, Simulator, Text
 from tests.faults.daemon import spawn_daemon
-from tests.faults.support import LOOKUP_TOOL, assert_serves_next_turn, new_thread, read_turns, run, text_input
+from tests.faults.support import (
+    LOOKUP_TOOL,
+    assert_serves_next_turn,
+    new_thread,
+    read_turns,
+    run,
+    start_turn,
+    text_input,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -30,8 +38,7 @@ async def _killed_mid_stream(home: Path, sim: Simulator) -> tuple[str, str]:
     try:
         async with spawn_daemon(home, sim.base_url) as daemon:
             thread_id = await new_thread(daemon.client)
-            turn_id = (await daemon.client.request("turn/start", {"threadId": thread_id,
-                                                                  "input": text_input("go")}))["turn"]["id"]
+            turn_id = await start_turn(daemon.client, thread_id, "go")
             assert await gate.wait_reached_async(10)
             async for event in daemon.client.turn_events(turn_id, timeout=10):
                 if event["method"] == "item/agentMessage/delta":

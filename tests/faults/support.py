@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from protocol.client import AppServerClient
 from server.simulator import Reply, Simulator
 
@@ -36,6 +38,19 @@ async def run(client: AppServerClient, thread_id: str, text: str, **extra: Any) 
     turn, events = await client.run_turn({"threadId": thread_id, "input": text_input(text), **extra}, timeout=30)
     check_turn_events(events)
     return turn, events
+
+
+async def start_turn(client: AppServerClient, thread_id: str, text: str) -> str:
+    """`turn/start` without waiting for the turn: returns its id."""
+    started = await client.request("turn/start", {"threadId": thread_id, "input": text_input(text)})
+    return str(started["turn"]["id"])
+
+
+async def interrupt(client: AppServerClient, thread_id: str, turn_id: str) -> list[Message]:
+    """`turn/interrupt` (answered within 5 s), then every event of the turn through its `turn/completed`."""
+    with anyio.fail_after(5):
+        assert await client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}) == {}
+    return [event async for event in client.turn_events(turn_id, timeout=10)]
 
 
 def completed_items(events: list[Message]) -> list[Message]:

@@ -22,9 +22,11 @@ from tests.faults.support import (
     assert_persisted_as_seen,
     assert_serves_next_turn,
     completed_items,
+    interrupt,
     new_thread,
     read_turns,
     run,
+    start_turn,
     text_input,
 )
 from tests.harness import SIM_ENV, running_server, sim_overrides
@@ -66,12 +68,9 @@ async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_in
         sim.enqueue(Reply(output=[Text("never finished here", 4)], stall_after=6, gate=gate))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id,
-                                                             "input": text_input("wait")}))["turn"]["id"]
+            turn_id = await start_turn(h.client, thread_id, "wait")
             assert await gate.wait_reached_async(10)
-            with anyio.fail_after(5):
-                assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}) == {}
-            events = [e async for e in h.client.turn_events(turn_id, timeout=10)]
+            events = await interrupt(h.client, thread_id, turn_id)
             gate.release()
             final = events[-1]["params"]["turn"]
             assert final["status"] == "interrupted" and final["error"] is None
@@ -93,11 +92,9 @@ async def test_an_interrupted_message_completes_with_the_text_its_deltas_showed(
         sim.enqueue(Reply(output=[Text("never finished here", 4)], stall_after=6, gate=gate))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id,
-                                                             "input": text_input("wait")}))["turn"]["id"]
+            turn_id = await start_turn(h.client, thread_id, "wait")
             assert await gate.wait_reached_async(10)
-            await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
-            events = [e async for e in h.client.turn_events(turn_id, timeout=10)]
+            events = await interrupt(h.client, thread_id, turn_id)
             gate.release()
             deltas = "".join(e["params"]["delta"] for e in events if e["method"] == "item/agentMessage/delta")
             assert deltas == "never fini"
@@ -162,13 +159,10 @@ async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = never
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id,
-                                                             "input": text_input("look")}))["turn"]["id"]
+            turn_id = await start_turn(h.client, thread_id, "look")
             with anyio.fail_after(10):
                 await asked.wait()
-            with anyio.fail_after(5):
-                await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
-            events = [e async for e in h.client.turn_events(turn_id, timeout=10)]
+            events = await interrupt(h.client, thread_id, turn_id)
             final = events[-1]["params"]["turn"]
             assert final["status"] == "interrupted"
             await h.client.next_global("serverRequest/resolved")
@@ -192,12 +186,10 @@ async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path:
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = never
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id,
-                                                             "input": text_input("look")}))["turn"]["id"]
+            turn_id = await start_turn(h.client, thread_id, "look")
             with anyio.fail_after(10):
                 await asked.wait()
-            await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
-            events = [e async for e in h.client.turn_events(turn_id, timeout=10)]
+            events = await interrupt(h.client, thread_id, turn_id)
             tool = next(i for i in completed_items(events) if i["type"] == "dynamicToolCall")
             (stored,) = [i for t in await read_turns(h.client, thread_id) for i in t["items"]
                          if i["type"] == "dynamicToolCall"]

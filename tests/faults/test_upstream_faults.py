@@ -7,12 +7,16 @@ thread serves the next turn (issue 4, item 8).
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.simulator import Gate, HttpError, Reasoning, Reply, Simulator, Text
 from tests.faults.support import (
+    Message,
     assert_persisted_as_seen,
     assert_serves_next_turn,
     completed_items,
@@ -166,10 +170,15 @@ async def test_an_idle_stall_times_out_is_retried_and_the_retry_completes(tmp_pa
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path) -> None:
-    gates = [Gate() for _ in range(3)]
+@asynccontextmanager
+async def _stalling_on_every_attempt(
+    tmp_path: Path, stall_after: int
+) -> AsyncIterator[tuple[Any, str, Message, list[Message], Simulator]]:
+    """A turn whose every attempt stalls after `stall_after` events, past a 300 ms idle timeout."""
+    gates = [Gate() for _ in range(3)]  # the first attempt and stream_max_retries (2) more
     with Simulator() as sim:
-        sim.enqueue(*[Reply(output=[Text(ANSWER, 4)], stall_after=5, gate=g, stall_seconds=10) for g in gates])
+        sim.enqueue(*[Reply(output=[Text(ANSWER, 4)], stall_after=stall_after, gate=g, stall_seconds=10)
+                      for g in gates])
         overrides = sim_overrides(sim.base_url, stream_idle_timeout_ms=300)
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
@@ -178,27 +187,22 @@ async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path) -> 
             finally:
                 for gate in gates:
                     gate.release()
-            assert turn["status"] == "failed"
-            assert turn["error"]["codexErrorInfo"] == {"responseStreamDisconnected": {"httpStatusCode": None}}
-            assert "idle" in turn["error"]["message"]
-            await assert_persisted_as_seen(h.client, thread_id, turn, events)
-            await assert_serves_next_turn(h.client, sim, thread_id)
+            yield h, thread_id, turn, events, sim
+
+
+async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path) -> None:
+    async with _stalling_on_every_attempt(tmp_path, stall_after=5) as (h, thread_id, turn, events, sim):
+        assert turn["status"] == "failed"
+        assert turn["error"]["codexErrorInfo"] == {"responseStreamDisconnected": {"httpStatusCode": None}}
+        assert "idle" in turn["error"]["message"]
+        await assert_persisted_as_seen(h.client, thread_id, turn, events)
+        await assert_serves_next_turn(h.client, sim, thread_id)
 
 
 async def test_an_attempt_that_streamed_no_text_leaves_no_empty_message(tmp_path: Path) -> None:
-    gates = [Gate() for _ in range(3)]
-    with Simulator() as sim:
-        sim.enqueue(*[Reply(output=[Text(ANSWER, 4)], stall_after=4, gate=g, stall_seconds=10) for g in gates])
-        overrides = sim_overrides(sim.base_url, stream_idle_timeout_ms=300)
-        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
-            thread_id = await new_thread(h.client)
-            try:
-                turn, events = await run(h.client, thread_id, "hi")
-            finally:
-                for gate in gates:
-                    gate.release()
-            assert turn["status"] == "failed"
-            assert [i for i in completed_items(events) if i["type"] == "agentMessage" and not i["text"]] == []
+    async with _stalling_on_every_attempt(tmp_path, stall_after=4) as (_, _, turn, events, _):
+        assert turn["status"] == "failed"
+        assert [i for i in completed_items(events) if i["type"] == "agentMessage" and not i["text"]] == []
 
 
 async def test_a_malformed_sse_event_is_skipped_and_the_answer_is_intact(tmp_path: Path) -> None:
