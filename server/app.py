@@ -81,6 +81,7 @@ async def serve(
         app.connections.append(conn)
         if started is not None:
             started(app)
+        tg.start_soon(app.turn_services.prepare_http)
         try:
             await conn.run()
         finally:

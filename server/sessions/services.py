@@ -1,10 +1,10 @@
 """``TurnServices``: what turns share across threads — providers and their HTTP clients, the model catalog,
 feature flags, and what we learned about each provider at run time.
 
-One ``httpx.AsyncClient`` (and so one connection pool) per provider, created on first use; credentials are
-resolved per request from the settings' environment snapshot, never cached here. Runtime learnings
-(a provider that rejected ``context_management``, or has no ``/responses/compact``) are remembered for the
-life of the daemon so a fallback is paid for once.
+One ``httpx.AsyncClient`` (and so one connection pool) per provider, created on first use over the transport the
+``http_transport`` setting names (``upstream/http.py``); credentials are resolved per request from the settings'
+environment snapshot, never cached here. Runtime learnings (a provider that rejected ``context_management``, or
+has no ``/responses/compact``) are remembered for the life of the daemon so a fallback is paid for once.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import anyio
 import httpx
 
 from ..config import ConfigError, Settings
@@ -20,6 +21,7 @@ from ..features_cli import features_from_settings
 from ..models import ModelInfo, model_info
 from ..providers import Providers, load_providers
 from ..upstream.client import ResponsesClient
+from ..upstream.http import open_http, prepare, transport_name
 from ..upstream.provider import ProviderInfo
 from .turn import TurnFailed, turn_error
 
@@ -76,13 +78,25 @@ class TurnServices:
         client = self._clients.get(provider_id)
         if client is None:
             provider = self.provider(provider_id)
-            timeout = httpx.Timeout(connect=30.0, read=None, write=120.0, pool=30.0)
-            http = httpx.AsyncClient(timeout=timeout, transport=self.transport, trust_env=False)
+            try:
+                transport = transport_name(self.settings.get("http_transport"))
+            except ValueError as exc:
+                raise self._failed(f"configuration: {exc}") from exc
+            http = open_http(transport, transport=self.transport)
             self._http.append(http)
             client = ResponsesClient(provider, http, self.settings.env,
                                      compression_feature=self.features.enabled(ENABLE_REQUEST_COMPRESSION))
             self._clients[provider_id] = client
         return client
+
+    async def prepare_http(self) -> None:
+        """Do the first HTTP client's slow set-up in a worker thread (run at start-up, beside the handshake)."""
+        try:
+            name = transport_name(self.settings.get("http_transport"))
+        except ValueError:
+            return  # the first turn reports it
+        if self.transport is None:
+            await anyio.to_thread.run_sync(prepare, name)
 
     async def aclose(self) -> None:
         for http in self._http:

@@ -1,4 +1,7 @@
-"""Fixtures for upstream tests: anyio on asyncio, a running simulator, and clients wired to it."""
+"""Fixtures for upstream tests: anyio on asyncio, a running simulator, and clients wired to it.
+
+`http` is parametrized over the daemon's HTTP transports, so every test that takes it runs over aiohttp and over
+httpx's own transport."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import pytest
 
 from server.simulator import Simulator
 from server.upstream import ProviderInfo, ResponsesClient
+from server.upstream.http import TRANSPORTS, open_http
 
 SENTINEL_KEY = "sk-sentinel-DO-NOT-LEAK-1234567890"
 
@@ -53,9 +57,9 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+@pytest.fixture(params=TRANSPORTS)
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_http(request.param) as client:
         yield client
 
 
