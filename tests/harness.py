@@ -153,12 +153,16 @@ async def running_server(
 SIM_ENV = {"SIM_API_KEY": "sk-sim-test-key"}
 
 
-def sim_overrides(base_url: str, **provider: object) -> list[str]:
-    """Config overrides pointing the active provider at a simulator (``-c`` style, values in TOML)."""
+def sim_overrides(base_url: str, *, http_transport: str | None = None, **provider: object) -> list[str]:
+    """Config overrides pointing the active provider at a simulator (``-c`` style, values in TOML), carried by
+    `http_transport` when given (else the default)."""
     fields = {"name": "Simulator", "base_url": base_url, "env_key": "SIM_API_KEY", "stream_max_retries": 2,
               "request_max_retries": 2, "stream_idle_timeout_ms": 5000, **provider}
     table = ", ".join(f"{key} = {_toml(value)}" for key, value in fields.items())
-    return ['model_provider="sim"', f"model_providers.sim={{ {table} }}"]
+    overrides = ['model_provider="sim"', f"model_providers.sim={{ {table} }}"]
+    if http_transport is not None:
+        overrides.append(f"http_transport={_toml(http_transport)}")
+    return overrides
 
 
 def _toml(value: object) -> str:

@@ -16,6 +16,7 @@ import pytest
 
 from protocol.client import RpcFailure
 from server.simulator import FunctionCall, Gate, Reply, Simulator, Text
+from tests.faults.conftest import SimConfig
 from tests.faults.support import (
     LOOKUP_TOOL,
     assert_calls_paired,
@@ -29,7 +30,7 @@ from tests.faults.support import (
     start_turn,
     text_input,
 )
-from tests.harness import SIM_ENV, running_server, sim_overrides
+from tests.harness import SIM_ENV, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +38,11 @@ Message = dict[str, Any]
 
 
 async def test_interrupt_with_a_stale_or_wrong_turn_id_errors_at_once_and_spares_the_running_turn(
-        tmp_path: Path) -> None:
+        tmp_path: Path, sim_config: SimConfig) -> None:
     gate = Gate()
     with Simulator() as sim:
         sim.enqueue(Reply.text("first"), Reply(output=[Text("second answer", 3)], stall_after=4, gate=gate))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             first, _ = await run(h.client, thread_id, "one")
             started = await h.client.request("turn/start", {"threadId": thread_id, "input": text_input("two")})
@@ -62,11 +63,11 @@ async def test_interrupt_with_a_stale_or_wrong_turn_id_errors_at_once_and_spares
             assert [t["status"] for t in await read_turns(h.client, thread_id)] == ["completed", "completed"]
 
 
-async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_interrupted(tmp_path: Path) -> None:
+async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_interrupted(tmp_path: Path, sim_config: SimConfig) -> None:
     gate = Gate()
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("never finished here", 4)], stall_after=6, gate=gate))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn_id = await start_turn(h.client, thread_id, "wait")
             assert await gate.wait_reached_async(10)
@@ -86,11 +87,11 @@ async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_in
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_an_interrupted_message_completes_with_the_text_its_deltas_showed(tmp_path: Path) -> None:
+async def test_an_interrupted_message_completes_with_the_text_its_deltas_showed(tmp_path: Path, sim_config: SimConfig) -> None:
     gate = Gate()
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("never finished here", 4)], stall_after=6, gate=gate))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn_id = await start_turn(h.client, thread_id, "wait")
             assert await gate.wait_reached_async(10)
@@ -122,14 +123,14 @@ def _tool_output(sim: Simulator, call_id: str) -> Any:
 
 @pytest.mark.parametrize("answer", ["error", "garbage"])
 async def test_a_client_tool_answered_with_an_error_or_garbage_fails_the_call_and_the_turn_goes_on(
-        tmp_path: Path, answer: str) -> None:
+        tmp_path: Path, sim_config: SimConfig, answer: str) -> None:
     async def misbehave(message: Message) -> Any:
         if answer == "error":
             raise RuntimeError("the tool crashed")
         return {"nonsense": True}
 
     with Simulator() as sim:
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = misbehave
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
             turn, events = await _tool_turn(h, sim, thread_id)
@@ -145,7 +146,7 @@ async def test_a_client_tool_answered_with_an_error_or_garbage_fails_the_call_an
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer_is_ignored(tmp_path: Path) -> None:
+async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer_is_ignored(tmp_path: Path, sim_config: SimConfig) -> None:
     asked = anyio.Event()
     let_go = anyio.Event()
 
@@ -156,7 +157,7 @@ async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer
 
     with Simulator() as sim:
         sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = never
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
             turn_id = await start_turn(h.client, thread_id, "look")
@@ -173,7 +174,7 @@ async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer
             assert outputs == ["aborted"]
 
 
-async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path: Path) -> None:
+async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path: Path, sim_config: SimConfig) -> None:
     asked = anyio.Event()
     never_set = anyio.Event()
 
@@ -183,7 +184,7 @@ async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path:
 
     with Simulator() as sim:
         sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = never
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
             turn_id = await start_turn(h.client, thread_id, "look")
@@ -203,7 +204,7 @@ async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path:
     FunctionCall("lookup", '{"q": ', call_id="call_x"),
 ], ids=["unknown tool", "wrong type", "extra property", "not json"])
 async def test_a_bad_tool_call_goes_back_to_the_model_as_an_error_and_never_reaches_the_client(
-        tmp_path: Path, call: FunctionCall) -> None:
+        tmp_path: Path, sim_config: SimConfig, call: FunctionCall) -> None:
     asked: list[Message] = []
 
     async def record(message: Message) -> Any:
@@ -212,7 +213,7 @@ async def test_a_bad_tool_call_goes_back_to_the_model_as_an_error_and_never_reac
 
     with Simulator() as sim:
         sim.enqueue(Reply(output=[call]), Reply.text("Recovered from the bad call."))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             h.client.handlers["item/tool/call"] = record
             thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
             turn, events = await run(h.client, thread_id, "use a tool")

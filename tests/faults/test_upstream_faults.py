@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from server.simulator import Gate, HttpError, Reasoning, Reply, Simulator, Text
+from tests.faults.conftest import SimConfig
 from tests.faults.support import (
     Message,
     assert_persisted_as_seen,
@@ -26,7 +27,7 @@ from tests.faults.support import (
     run,
     user_texts,
 )
-from tests.harness import SIM_ENV, running_server, sim_overrides
+from tests.harness import SIM_ENV, running_server
 
 pytestmark = pytest.mark.anyio
 
@@ -37,10 +38,10 @@ def _retries(events: list[dict]) -> list[dict]:
     return [e["params"] for e in events if e["method"] == "error"]
 
 
-async def test_a_429_with_retry_after_is_waited_out_then_the_turn_completes(tmp_path: Path) -> None:
+async def test_a_429_with_retry_after_is_waited_out_then_the_turn_completes(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(HttpError.rate_limited(retry_after="0.5", message="Rate limit reached."), Reply.text(ANSWER, deltas=4))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             began = time.monotonic()
             turn, events = await run(h.client, thread_id, "hi")
@@ -55,10 +56,10 @@ async def test_a_429_with_retry_after_is_waited_out_then_the_turn_completes(tmp_
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_500s_are_retried_with_notices_then_the_turn_completes(tmp_path: Path) -> None:
+async def test_500s_are_retried_with_notices_then_the_turn_completes(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(HttpError.server_error(), HttpError.server_error(502), Reply.text(ANSWER))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed"
@@ -69,10 +70,10 @@ async def test_500s_are_retried_with_notices_then_the_turn_completes(tmp_path: P
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_500s_past_the_retry_limit_fail_the_turn_with_codex_error_info(tmp_path: Path) -> None:
+async def test_500s_past_the_retry_limit_fail_the_turn_with_codex_error_info(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(*[HttpError.server_error()] * 3)
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "failed"
@@ -86,12 +87,12 @@ async def test_500s_past_the_retry_limit_fail_the_turn_with_codex_error_info(tmp
             assert user_texts(body["input"]) == ["hi", "are you still there?"]
 
 
-async def test_a_failed_turn_announces_its_error_with_will_retry_false_before_turn_completed(tmp_path: Path) -> None:
+async def test_a_failed_turn_announces_its_error_with_will_retry_false_before_turn_completed(tmp_path: Path, sim_config: SimConfig) -> None:
     # Codex 0.163.0 (tests/schema/fixtures/codex-0.163.0-observed.jsonl) sends the final error as an `error`
     # notification with willRetry false, then turn/completed {failed} carrying the same TurnError.
     with Simulator() as sim:
         sim.enqueue(*[HttpError.server_error()] * 3)
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             final = [r for r in _retries(events) if r["willRetry"] is False]
@@ -99,11 +100,11 @@ async def test_a_failed_turn_announces_its_error_with_will_retry_false_before_tu
             assert methods(events)[-2:] == ["error", "turn/completed"]
 
 
-async def test_a_stream_cut_mid_item_is_retried_and_the_retry_completes(tmp_path: Path) -> None:
+async def test_a_stream_cut_mid_item_is_retried_and_the_retry_completes(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Reasoning(summary=["Planning."]), Text(ANSWER, 8)], cut_after=12),
                     Reply(output=[Reasoning(summary=["Planning."]), Text(ANSWER, 8)]))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed"
@@ -119,13 +120,13 @@ async def test_a_stream_cut_mid_item_is_retried_and_the_retry_completes(tmp_path
 
 
 async def test_a_stream_cut_keeps_what_it_showed_as_a_partial_answer_and_the_retry_as_the_answer(
-        tmp_path: Path) -> None:
+        tmp_path: Path, sim_config: SimConfig) -> None:
     # Our choice: every item/started gets its item/completed, and thread/read mirrors what the client saw. A message
     # cut short is therefore kept with the text it showed, marked `partial_answer`, so no client (the SDK's
     # final_response included) takes it for the answer; none of it reaches the model's history.
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text(ANSWER, 8)], cut_after=6), Reply(output=[Text(ANSWER, 8)]))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed"
@@ -139,10 +140,10 @@ async def test_a_stream_cut_keeps_what_it_showed_as_a_partial_answer_and_the_ret
             assert user_texts(body["input"]) == ["hi", ANSWER, "are you still there?"]
 
 
-async def test_a_stream_cut_on_every_attempt_fails_the_turn_after_stream_max_retries(tmp_path: Path) -> None:
+async def test_a_stream_cut_on_every_attempt_fails_the_turn_after_stream_max_retries(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(*[Reply(output=[Text(ANSWER, 8)], cut_after=6) for _ in range(3)])
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "failed"
@@ -153,11 +154,11 @@ async def test_a_stream_cut_on_every_attempt_fails_the_turn_after_stream_max_ret
             assert user_texts(body["input"]) == ["hi", "are you still there?"]  # no fragment of a broken attempt
 
 
-async def test_an_idle_stall_times_out_is_retried_and_the_retry_completes(tmp_path: Path) -> None:
+async def test_an_idle_stall_times_out_is_retried_and_the_retry_completes(tmp_path: Path, sim_config: SimConfig) -> None:
     gate = Gate()
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text(ANSWER, 4)], stall_after=5, gate=gate, stall_seconds=10), Reply.text(ANSWER))
-        overrides = sim_overrides(sim.base_url, stream_idle_timeout_ms=300)
+        overrides = sim_config(sim.base_url, stream_idle_timeout_ms=300)
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
@@ -172,14 +173,14 @@ async def test_an_idle_stall_times_out_is_retried_and_the_retry_completes(tmp_pa
 
 @asynccontextmanager
 async def _stalling_on_every_attempt(
-    tmp_path: Path, stall_after: int
+    tmp_path: Path, sim_config: SimConfig, stall_after: int
 ) -> AsyncIterator[tuple[Any, str, Message, list[Message], Simulator]]:
     """A turn whose every attempt stalls after `stall_after` events, past a 300 ms idle timeout."""
     gates = [Gate() for _ in range(3)]  # the first attempt and stream_max_retries (2) more
     with Simulator() as sim:
         sim.enqueue(*[Reply(output=[Text(ANSWER, 4)], stall_after=stall_after, gate=g, stall_seconds=10)
                       for g in gates])
-        overrides = sim_overrides(sim.base_url, stream_idle_timeout_ms=300)
+        overrides = sim_config(sim.base_url, stream_idle_timeout_ms=300)
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             try:
@@ -190,8 +191,8 @@ async def _stalling_on_every_attempt(
             yield h, thread_id, turn, events, sim
 
 
-async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path) -> None:
-    async with _stalling_on_every_attempt(tmp_path, stall_after=5) as (h, thread_id, turn, events, sim):
+async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path, sim_config: SimConfig) -> None:
+    async with _stalling_on_every_attempt(tmp_path, sim_config, stall_after=5) as (h, thread_id, turn, events, sim):
         assert turn["status"] == "failed"
         assert turn["error"]["codexErrorInfo"] == {"responseStreamDisconnected": {"httpStatusCode": None}}
         assert "idle" in turn["error"]["message"]
@@ -199,16 +200,16 @@ async def test_an_idle_stall_on_every_attempt_fails_the_turn(tmp_path: Path) -> 
         await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_an_attempt_that_streamed_no_text_leaves_no_empty_message(tmp_path: Path) -> None:
-    async with _stalling_on_every_attempt(tmp_path, stall_after=4) as (_, _, turn, events, _):
+async def test_an_attempt_that_streamed_no_text_leaves_no_empty_message(tmp_path: Path, sim_config: SimConfig) -> None:
+    async with _stalling_on_every_attempt(tmp_path, sim_config, stall_after=4) as (_, _, turn, events, _):
         assert turn["status"] == "failed"
         assert [i for i in completed_items(events) if i["type"] == "agentMessage" and not i["text"]] == []
 
 
-async def test_a_malformed_sse_event_is_skipped_and_the_answer_is_intact(tmp_path: Path) -> None:
+async def test_a_malformed_sse_event_is_skipped_and_the_answer_is_intact(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text(ANSWER, 5)], malformed_after=5))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed" and _retries(events) == []
@@ -217,10 +218,10 @@ async def test_a_malformed_sse_event_is_skipped_and_the_answer_is_intact(tmp_pat
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_a_stream_that_ends_without_response_completed_is_retried(tmp_path: Path) -> None:
+async def test_a_stream_that_ends_without_response_completed_is_retried(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text(ANSWER, 3)], end="eof"), Reply.text(ANSWER))
-        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed" and [r["willRetry"] for r in _retries(events)] == [True]
