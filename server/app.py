@@ -8,6 +8,7 @@ requests fail, in-flight requests get a bounded grace, then everything is cancel
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -81,7 +82,6 @@ async def serve(
         app.connections.append(conn)
         if started is not None:
             started(app)
-        tg.start_soon(app.turn_services.prepare_http)
         try:
             await conn.run()
         finally:
@@ -95,9 +95,27 @@ async def _serve_stdio(settings: Settings) -> None:
     apps: list[App] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, apps, tg.cancel_scope)
+
+        def started(app: App) -> None:
+            apps.append(app)
+            tg.start_soon(_settle, app)
+
         async with stdio_transport() as transport:
-            await serve(settings, transport, started=apps.append)
+            await serve(settings, transport, started=started)
         tg.cancel_scope.cancel()
+
+
+async def _settle(app: App) -> None:
+    """Once the daemon serves (beside the handshake): the first HTTP client's set-up, in a worker thread, then the
+    start-up heap moved out of the collector's sight.
+
+    Why the freeze: every full collection walks every tracked object, and start-up leaves ~50,000 of them
+    (modules, schemas, generated types) that never die; one full collection then stalled the loop ~25 ms in the
+    middle of 50 streaming turns. Frozen, they are never scanned again. Only the daemon process does this: an
+    in-memory server in a test process must not freeze its host's heap."""
+    await app.turn_services.prepare_http()
+    gc.collect()
+    gc.freeze()
 
 
 async def _watch_signals(apps: list[App], scope: anyio.CancelScope) -> None:
