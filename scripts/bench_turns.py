@@ -5,13 +5,15 @@
 The simulator runs in a process of its own (`scripts/bench_procs.py`) so it shares no GIL with the client
 being timed. Measured:
 - a `--deltas`-delta turn, `turn/start` → `turn/completed` at the client, vs a bare httpx read of the same
-  simulator stream (POST, read every SSE line): the overhead ratio (target ≤ 1.10), notifications per second;
+  simulator stream (POST, read every SSE line): the overhead ratio (target ≤ 1.10), notifications per second.
+  The daemon reads upstream through `server.upstream.http.open_http` (aiohttp under httpx by default), so the
+  same bare read is also timed over that client: the second ratio is what the daemon adds to reading the stream;
 - the daemon's peak RSS (VmHWM from /proc/<pid>/status) after those turns and after the concurrency test;
 - spawn → `initialize` response latency (fresh empty home each time);
 - delta latency: the simulator stamps each delta with its send time (`time.time_ns()`, one clock for every
   process on the machine) and paces `--paced` deltas at `--delay` s, like a model streaming; latency is
   arrival at the client minus that stamp, for one thread alone and for `--threads` threads at once (p99 ratio,
-  target ≤ 2×). Prints numbers; asserts nothing.
+  target ≤ 2×), pooled over `--repeat` interleaved rounds. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_procs import KEY, SimProcess, cpu_s, daemon, peak_rss_mb, simulator  # noqa: E402
 
 from protocol.client import AppServerClient  # noqa: E402
+from server.upstream.http import DEFAULT_TRANSPORT, open_http  # noqa: E402
 
 WARMUP = 10
 
@@ -114,26 +117,31 @@ async def run_turns(client: AppServerClient, thread_ids: list[str], *, stamped: 
 
 
 async def throughput(sim: SimProcess, client: AppServerClient, pid: int, deltas: int, reps: int) -> None:
-    await sim.command(f"words {deltas} {3 * (reps + 1)}")
+    await sim.command(f"words {deltas} {4 * (reps + 1)}")
     thread_id = (await client.request("thread/start", {}))["thread"]["id"]
-    bare, light, typed, counts = [], [], [], []
-    async with httpx.AsyncClient(timeout=60) as http:
+    bare, same, light, typed, counts = [], [], [], [], []
+    async with httpx.AsyncClient(timeout=60) as http, open_http(DEFAULT_TRANSPORT) as daemons_http:
         for rep in range(reps + 1):  # rep 0 warms every path up and is not counted
             ms_bare, events = await bare_read(http, sim.base_url)
+            ms_same, _ = await bare_read(daemons_http, sim.base_url)
             ms_light, watch = await run_turns(client, [thread_id])
             start = time.perf_counter()
             await client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "go"}]}, timeout=120)
             ms_typed = (time.perf_counter() - start) * 1000
             if rep:
                 bare.append(ms_bare)
+                same.append(ms_same)
                 light.append(ms_light)
                 typed.append(ms_typed)
                 counts.append(watch.notifications)
-    b, d, t = statistics.median(bare), statistics.median(light), statistics.median(typed)
+    b, s, d = statistics.median(bare), statistics.median(same), statistics.median(light)
+    t = statistics.median(typed)
     print(f"\n== one {deltas:,}-delta turn (median of {reps}) ==")
     print(f"  bare httpx read of the simulator stream ({events:,} SSE events)        {b:9.1f} ms")
+    print(f"  the same bare read over the daemon's HTTP client ({DEFAULT_TRANSPORT} transport)  {s:9.1f} ms")
     print(f"  through the daemon: turn/start → turn/completed read by the client    {d:9.1f} ms")
-    print(f"  overhead ratio daemon / bare                                          {d / b:9.2f}   (target ≤ 1.10)")
+    print(f"  overhead ratio daemon / bare httpx read                               {d / b:9.2f}   (target ≤ 1.10)")
+    print(f"  daemon / bare read over its own HTTP client                           {d / s:9.2f}")
     print(f"  same turn consumed with protocol.client run_turn (turn_events)         {t:9.1f} ms")
     print(f"  notifications per turn {counts[0]:,}; per second through the daemon {counts[0] / d * 1000:,.0f}")
     print(f"  daemon peak RSS (VmHWM) after {2 * (reps + 1)} such turns                           "
@@ -148,28 +156,49 @@ async def latency(sim: SimProcess, client: AppServerClient, threads: int, paced:
     return watch
 
 
+def _quantile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 async def latency_table(sim: SimProcess, client: AppServerClient, pid: int, args: argparse.Namespace) -> None:
+    """One row per (pacing, streams): samples pooled over `--repeat` rounds, each round running 1 stream and then
+    `--threads` streams, so both see the same machine (the p99 of one 200-delta stream alone is its third-worst
+    delta: a single round's ratio swings with one unlucky sample). `rounds` gives every round's own ratio."""
     mode = "in lockstep" if args.lockstep else "jittered, independent"
     print(f"\n== delta latency (ms from the simulator's send to the client's read), {args.paced} deltas per "
-          f"stream, {mode} ==")
+          f"stream, {mode}, pooled over {args.repeat} interleaved rounds ==")
     print(f"  (steady: without each stream's first {WARMUP} deltas, which compete with the other turns' start-up)")
     print("  pacing  streams  aggregate    p50     p95     p99     max  p99 vs 1  steady p99  vs 1   "
-          "CPU s daemon/sim/client")
+          "rounds' p99 vs 1     CPU s daemon/sim/client")
     pids = {"daemon": pid, "sim": sim.process.pid, "client": os.getpid()}
     for delay in args.delay:
-        base: tuple[float, float] | None = None
-        for threads in (1, args.threads):
-            before = {name: cpu_s(p) for name, p in pids.items()}
-            start = time.perf_counter()
-            watch = await latency(sim, client, threads, args.paced, delay, args.lockstep)
-            wall = time.perf_counter() - start
-            used = "/".join(f"{cpu_s(p) - before[name]:.1f}" for name, p in pids.items())
-            every, steady = sorted(watch.latencies), sorted(watch.steady)
-            q = lambda f, s: s[min(len(s) - 1, int(len(s) * f))]  # noqa: E731
-            base = base or (q(0.99, every), q(0.99, steady))
-            print(f"  {delay * 1000:3.0f} ms  {threads:7d}  {threads / delay:6,.0f}/s  {q(0.5, every):6.2f}  "
-                  f"{q(0.95, every):6.2f}  {q(0.99, every):6.2f}  {every[-1]:6.2f}  {q(0.99, every) / base[0]:7.2f}×"
-                  f"  {q(0.99, steady):10.2f}  {q(0.99, steady) / base[1]:5.2f}×  {used} in {wall:.1f} s", flush=True)
+        pooled: dict[int, tuple[list[float], list[float]]] = {1: ([], []), args.threads: ([], [])}
+        per_round: dict[int, list[float]] = {1: [], args.threads: []}
+        used = dict.fromkeys(pooled, 0.0)
+        cpu: dict[int, dict[str, float]] = {n: dict.fromkeys(pids, 0.0) for n in pooled}
+        for _ in range(args.repeat):
+            for threads in pooled:
+                before = {name: cpu_s(p) for name, p in pids.items()}
+                start = time.perf_counter()
+                watch = await latency(sim, client, threads, args.paced, delay, args.lockstep)
+                used[threads] += time.perf_counter() - start
+                for name, p in pids.items():
+                    cpu[threads][name] += cpu_s(p) - before[name]
+                pooled[threads][0].extend(watch.latencies)
+                pooled[threads][1].extend(watch.steady)
+                per_round[threads].append(_quantile(sorted(watch.latencies), 0.99))
+        every_1, steady_1 = (sorted(samples) for samples in pooled[1])
+        base = (_quantile(every_1, 0.99), _quantile(steady_1, 0.99))
+        for threads, (every_raw, steady_raw) in pooled.items():
+            every, steady = sorted(every_raw), sorted(steady_raw)
+            ratios = [n / b for n, b in zip(per_round[threads], per_round[1], strict=True)]
+            spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if threads != 1 else "—"
+            cpu_text = "/".join(f"{cpu[threads][name]:.1f}" for name in pids)
+            print(f"  {delay * 1000:3.0f} ms  {threads:7d}  {threads / delay:6,.0f}/s  {_quantile(every, 0.5):6.2f}  "
+                  f"{_quantile(every, 0.95):6.2f}  {_quantile(every, 0.99):6.2f}  {every[-1]:6.2f}  "
+                  f"{_quantile(every, 0.99) / base[0]:7.2f}×  {_quantile(steady, 0.99):10.2f}  "
+                  f"{_quantile(steady, 0.99) / base[1]:5.2f}×  {spread:>16}     {cpu_text} in {used[threads]:.1f} s",
+                  flush=True)
     print(f"  daemon peak RSS (VmHWM) after the concurrency runs: {peak_rss_mb(pid):.1f} MB")
 
 
@@ -204,6 +233,8 @@ if __name__ == "__main__":
     parser.add_argument("--paced", type=int, default=200, help="deltas per stream in the latency test")
     parser.add_argument("--delay", type=float, nargs="+", default=[0.05, 0.02, 0.01],
                         help="seconds between paced deltas (one latency run per value)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="interleaved rounds (1 stream, then --threads streams) pooled per latency row")
     parser.add_argument("--lockstep", action="store_true",
                         help="pace every stream at exactly --delay (all streams tick together: a worst case)")
     parser.add_argument("--startups", type=int, default=10)
