@@ -9,18 +9,31 @@ reading, producers wait instead of growing memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 
 from .framing import DEFAULT_MAX_FRAME, FrameTooLarge, LineSplitter
 
-__all__ = ["DEFAULT_MAX_FRAME", "OUTBOUND_BUFFER", "FrameTooLarge", "LineSplitter", "Transport"]
+__all__ = ["DEFAULT_MAX_FRAME", "OUTBOUND_BUFFER", "FrameSink", "FrameTooLarge", "LineSplitter", "Transport"]
 
 OUTBOUND_BUFFER = 1024
 """Frames the writer may lag behind producers before they wait."""
 
 
+class FrameSink(Protocol):
+    """Where the connection sends frames: an anyio memory send stream, or stdio's `Outbox`."""
+
+    def send_nowait(self, frame: bytes, /) -> None:
+        """Queue now; `anyio.WouldBlock` when full, `anyio.ClosedResourceError` once closed."""
+
+    async def send(self, frame: bytes, /) -> None:
+        """Queue, waiting while full."""
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Transport:
     inbound: MemoryObjectReceiveStream[bytes | FrameTooLarge]
-    outbound: MemoryObjectSendStream[bytes]
+    outbound: FrameSink

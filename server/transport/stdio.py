@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from . import OUTBOUND_BUFFER, Transport
 from .framing import DEFAULT_MAX_FRAME, FrameTooLarge, LineSplitter
+from .outbox import Outbox
 
 __all__ = ["claim_stdout", "stdio_transport"]
 
@@ -49,16 +50,16 @@ async def stdio_transport(
 ) -> AsyncIterator[Transport]:
     wire_fd = claim_stdout() if out_fd is None else out_fd
     in_send, in_recv = anyio.create_memory_object_stream[bytes | FrameTooLarge](64)
-    out_send, out_recv = anyio.create_memory_object_stream[bytes](OUTBOUND_BUFFER)
+    outbox = Outbox(OUTBOUND_BUFFER, batch_bytes=_WRITE_BATCH)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_read_loop, in_fd, in_send, max_frame)
         writer_done = anyio.Event()
-        tg.start_soon(_write_loop, _writer_for(wire_fd, in_fd=in_fd), out_recv, in_send, writer_done)
+        tg.start_soon(_write_loop, _writer_for(wire_fd, in_fd=in_fd), outbox, in_send, writer_done)
         try:
-            yield Transport(in_recv, out_send)
+            yield Transport(in_recv, outbox)
         finally:
             # Let the writer flush what is queued, bounded, then stop reading.
-            out_send.close()
+            outbox.close()
             with anyio.move_on_after(2, shield=True):
                 await writer_done.wait()
             in_recv.close()
@@ -175,31 +176,21 @@ def _writer_for(fd: int, *, in_fd: int = 0) -> _PipeWriter | _ThreadWriter:
 
 async def _write_loop(
     writer: _PipeWriter | _ThreadWriter,
-    recv: MemoryObjectReceiveStream[bytes],
+    outbox: Outbox,
     inbound: MemoryObjectSendStream[bytes | FrameTooLarge],
     done: anyio.Event,
 ) -> None:
     broken = False
     try:
-        with recv:
-            async for frame in recv:
-                batch = [frame]
-                size = len(frame)
-                while size < _WRITE_BATCH:
-                    try:
-                        more = recv.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                    batch.append(more)
-                    size += len(more)
-                if broken:
-                    continue  # keep draining so producers never block on a dead peer
-                try:
-                    await writer.write(b"".join(batch))
-                except OSError as exc:
-                    logger.warning("stdout closed by the client (%s); shutting down", exc)
-                    broken = True
-                    inbound.close()  # ends the connection as if stdin had closed
+        while (data := await outbox.take()) is not None:
+            if broken:
+                continue  # keep draining so producers never block on a dead peer
+            try:
+                await writer.write(data)
+            except OSError as exc:
+                logger.warning("stdout closed by the client (%s); shutting down", exc)
+                broken = True
+                inbound.close()  # ends the connection as if stdin had closed
     finally:
         writer.close()
         done.set()
