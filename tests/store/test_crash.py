@@ -47,10 +47,14 @@ async def run_until_killed(home: Path, seed: int, kill_after: int) -> dict[str, 
                     break
             process.kill()
             await process.wait()
-            # Acks printed before the kill landed still count; a line cut by the kill does not.
+            # Acks printed before the kill landed still count; a line cut by the kill does not, and neither does a
+            # "ready" the writer got out before the kill (killed while opening).
             try:
                 while True:
-                    thread_id, k = (await lines.receive_until(b"\n", 1024)).decode().split()
+                    line = (await lines.receive_until(b"\n", 1024)).decode()
+                    if line in ("opening", "ready"):
+                        continue
+                    thread_id, k = line.split()
                     acked[thread_id] = int(k)
             except (anyio.IncompleteRead, anyio.EndOfStream):
                 pass
