@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import pytest
 
@@ -25,8 +27,8 @@ async def test_a_write_is_bounded_by_batch_bytes_but_always_holds_one_frame() ->
     assert [await outbox.take() for _ in range(3)] == [b"aaaaaa\n", b"b\nc\n", b"d\n"]
 
 
-async def test_a_waiting_writer_wakes_for_the_next_frame() -> None:
-    outbox = Outbox(10)
+async def take_while_waiting(outbox: Outbox, then: Callable[[], None]) -> bytes | None:
+    """What a writer waiting on an empty outbox takes once `then()` runs."""
     taken: list[bytes | None] = []
 
     async def writer() -> None:
@@ -36,8 +38,13 @@ async def test_a_waiting_writer_wakes_for_the_next_frame() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer)
             await anyio.wait_all_tasks_blocked()
-            outbox.send_nowait(b"late\n")
-    assert taken == [b"late\n"]
+            then()
+    return taken[0]
+
+
+async def test_a_waiting_writer_wakes_for_the_next_frame() -> None:
+    outbox = Outbox(10)
+    assert await take_while_waiting(outbox, lambda: outbox.send_nowait(b"late\n")) == b"late\n"
 
 
 async def test_a_full_outbox_refuses_at_once_and_holds_a_sender_until_the_writer_takes() -> None:
@@ -87,14 +94,4 @@ async def test_closing_hands_over_what_is_queued_then_ends_the_writer_and_refuse
 
 async def test_closing_wakes_a_writer_waiting_on_an_empty_outbox() -> None:
     outbox = Outbox(4)
-    taken: list[bytes | None] = []
-
-    async def writer() -> None:
-        taken.append(await outbox.take())
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer)
-            await anyio.wait_all_tasks_blocked()
-            outbox.close()
-    assert taken == [None]
+    assert await take_while_waiting(outbox, outbox.close) is None
