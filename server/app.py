@@ -113,7 +113,10 @@ async def _settle(app: App) -> None:
     (modules, schemas, generated types) that never die; one full collection then stalled the loop ~25 ms in the
     middle of 50 streaming turns. Frozen, they are never scanned again. Only the daemon process does this: an
     in-memory server in a test process must not freeze its host's heap."""
-    await app.turn_services.prepare_http()
+    try:
+        await app.turn_services.prepare_http()
+    except Exception:
+        logger.exception("preparing the upstream HTTP client failed; the first turn will do it")
     gc.collect()
     gc.freeze()
 

@@ -10,15 +10,21 @@ through. Everything above it speaks httpx; only the transport beneath varies:
 
 Both give the client and stream layers the same behaviour (see `aiohttp_transport.py`); the upstream test
 suites run over both. `transport_name(value)` checks a setting's value; anything else is a `ValueError`.
-Both verify TLS against one shared context (certifi's roots, as httpx does by default). `prepare(name)` does the
-slow part of the first client's set-up — loading that CA bundle and, for aiohttp, importing it (together about
-a quarter of a second) — and is meant to run in a worker thread at start-up, so the first turn does not wait.
+Both verify TLS against one shared context (certifi's roots, as httpx does by default).
+
+Start-up: importing aiohttp costs about a quarter of a second (most of it two TLS contexts aiohttp builds at
+import). The daemon runs `prepare("aiohttp")` in a worker thread once it serves. A client opened while that
+import is still under way starts on httpx's transport and moves to aiohttp for the requests after it completes,
+so no request waits for the import; a client opened with no import under way imports aiohttp there and then.
+Should the background import fail, clients opened after it stay on httpx's transport, and a warning says so.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
+import threading
 from typing import Any
 
 import httpx
@@ -28,8 +34,12 @@ __all__ = ["DEFAULT_TRANSPORT", "TRANSPORTS", "open_http", "prepare", "transport
 TRANSPORTS = ("aiohttp", "httpx")
 DEFAULT_TRANSPORT = "aiohttp"
 
+logger = logging.getLogger(__name__)
+
 # Connect and pool waits are bounded here; `read` is set per request (the stream's idle timeout).
 _TIMEOUT = httpx.Timeout(connect=30.0, read=None, write=120.0, pool=30.0)
+_aiohttp_loading = threading.Event()
+_aiohttp_ready = threading.Event()
 
 
 def transport_name(value: Any) -> str:
@@ -47,18 +57,49 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def prepare(name: str) -> None:
-    """Load what the first client over `name` needs (thread-safe; later calls cost nothing)."""
+    """Load what the first client over `name` needs (blocking: run it in a worker thread; later calls are free)."""
     _ssl_context()
-    if name == "aiohttp":
-        # Imported here and not at start-up: aiohttp's import is most of this, and `initialize` need not wait.
-        from . import aiohttp_transport  # noqa: F401
+    if name == "aiohttp" and not _aiohttp_ready.is_set():
+        _aiohttp_loading.set()
+        try:
+            from . import aiohttp_transport  # noqa: F401
+        except ImportError as exc:  # a broken install: clients opened from now on stay on httpx's transport
+            logger.warning("aiohttp could not be imported (%s); upstream requests use httpx's own transport", exc)
+            return
+        _aiohttp_ready.set()
+
+
+def _aiohttp() -> httpx.AsyncBaseTransport:
+    from .aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(ssl_context=_ssl_context())
+
+
+class _AiohttpOnceLoaded(httpx.AsyncBaseTransport):
+    """httpx's own transport until the background import of aiohttp completes, aiohttp from then on."""
+
+    def __init__(self) -> None:
+        self._first = httpx.AsyncHTTPTransport(verify=_ssl_context())
+        self._then: httpx.AsyncBaseTransport | None = None
+
+    @property
+    def current(self) -> httpx.AsyncBaseTransport:
+        if self._then is None and _aiohttp_ready.is_set():
+            self._then = _aiohttp()
+        return self._then or self._first
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.current.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._first.aclose()
+        if self._then is not None:
+            await self._then.aclose()
 
 
 def open_http(name: str = DEFAULT_TRANSPORT, *, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """A client over the named transport, or over `transport` when one is given (tests inject mocks)."""
-    prepare(name)
     if transport is None and name == "aiohttp":
-        from .aiohttp_transport import AiohttpTransport
-
-        transport = AiohttpTransport(ssl_context=_ssl_context())
+        loading = _aiohttp_loading.is_set() and not _aiohttp_ready.is_set()
+        transport = _AiohttpOnceLoaded() if loading else _aiohttp()
     return httpx.AsyncClient(timeout=_TIMEOUT, transport=transport, verify=_ssl_context(), trust_env=False)

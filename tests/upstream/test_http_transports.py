@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -22,6 +22,7 @@ from server.config import Settings
 from server.sessions.services import TurnServices
 from server.sessions.turn import TurnFailed
 from server.simulator import Reply, Simulator, Text
+from server.upstream import http as http_module
 from server.upstream.aiohttp_transport import AiohttpTransport, httpx_error
 from server.upstream.http import TRANSPORTS, open_http
 
@@ -238,3 +239,33 @@ def test_an_unknown_http_transport_fails_the_turn_naming_the_choices(tmp_path: o
     with pytest.raises(TurnFailed) as failed:
         _services(tmp_path, 'http_transport="curl"').client("openai")
     assert "http_transport must be one of aiohttp, httpx; got 'curl'" in failed.value.error.message
+
+
+@pytest.fixture
+def aiohttp_import_under_way() -> Iterator[None]:
+    """The daemon's background import of aiohttp has started and not finished (restored afterwards)."""
+    was_loading, was_ready = http_module._aiohttp_loading.is_set(), http_module._aiohttp_ready.is_set()
+    http_module._aiohttp_loading.set()
+    http_module._aiohttp_ready.clear()
+    yield
+    for event, was in ((http_module._aiohttp_loading, was_loading), (http_module._aiohttp_ready, was_ready)):
+        if was:
+            event.set()
+        else:
+            event.clear()
+
+
+async def test_a_client_opened_during_the_background_import_starts_on_httpx_then_moves_to_aiohttp(
+        aiohttp_import_under_way: None) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("one"), Reply.text("two"))
+        async with open_http("aiohttp") as http:
+            carrier = http._transport
+            assert isinstance(carrier, http_module._AiohttpOnceLoaded)
+            assert isinstance(carrier.current, httpx.AsyncHTTPTransport)
+            first = await http.post(f"{sim.base_url}/responses", content=b"{}")
+            http_module._aiohttp_ready.set()  # the import completed
+            assert isinstance(carrier.current, AiohttpTransport)
+            second = await http.post(f"{sim.base_url}/responses", content=b"{}")
+        assert b"one" in first.content and b"two" in second.content
+        assert sim.requests[0].connection != sim.requests[1].connection  # two pools: one per transport
