@@ -6,7 +6,8 @@ cost was most of the daemon's time on a long stream. aiohttp parses in C (llhttp
 returns everything that arrived since the last read: a burst of events costs one read.
 
 Contract: requests and responses are httpx's, unchanged above this layer —
-- the body is sent as the request's bytes with the request's headers exactly (aiohttp adds none of its own);
+- the body is sent as the request's bytes with the request's headers exactly, names in their case (aiohttp adds
+  none of its own), to the URL exactly as httpx encoded it;
 - the response body is handed up undecoded (httpx decodes `Content-Encoding` in `aiter_bytes`, as with its own
   transport), in pieces of whatever size arrived;
 - the request's timeouts apply: `read` is the longest wait for the next bytes (reset by every byte received),
@@ -31,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 __all__ = ["AiohttpTransport"]
 
@@ -135,8 +137,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with _as_httpx_errors(request):
             response = await self._session.request(
                 request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
+                # httpx has already encoded the URL; yarl must not re-quote it.
+                yarl.URL(str(request.url), encoded=True),
+                # As httpx built them, names in their original case.
+                headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw],
                 data=content or None,
                 allow_redirects=False,
                 timeout=_client_timeout(request),
