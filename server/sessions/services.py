@@ -78,22 +78,24 @@ class TurnServices:
         client = self._clients.get(provider_id)
         if client is None:
             provider = self.provider(provider_id)
-            try:
-                transport = transport_name(self.settings.get("http_transport"))
-            except ValueError as exc:
-                raise self._failed(f"configuration: {exc}") from exc
-            http = open_http(transport, transport=self.transport)
+            http = open_http(self._http_transport(), transport=self.transport)
             self._http.append(http)
             client = ResponsesClient(provider, http, self.settings.env,
                                      compression_feature=self.features.enabled(ENABLE_REQUEST_COMPRESSION))
             self._clients[provider_id] = client
         return client
 
+    def _http_transport(self) -> str:
+        try:
+            return transport_name(self.settings.get("http_transport"))
+        except ValueError as exc:
+            raise self._failed(f"configuration: {exc}") from exc
+
     async def prepare_http(self) -> None:
         """Do the first HTTP client's slow set-up in a worker thread (run at start-up, beside the handshake)."""
         try:
-            name = transport_name(self.settings.get("http_transport"))
-        except ValueError:
+            name = self._http_transport()
+        except TurnFailed:
             return  # the first turn reports it
         if self.transport is None:
             await anyio.to_thread.run_sync(prepare, name)

@@ -12,7 +12,7 @@ Contract: requests and responses are httpx's, unchanged above this layer —
   transport), in pieces of whatever size arrived;
 - the request's timeouts apply: `read` is the longest wait for the next bytes (reset by every byte received),
   `connect` the TCP/TLS set-up, `pool` the wait for a free connection; there is no write timeout;
-- failures are httpx's exceptions: `ConnectError`/`ConnectTimeout`/`PoolTimeout` before the request is sent,
+- failures are httpx's exceptions: `ConnectError`/`ConnectTimeout` before the request is sent,
   `ReadTimeout` when `read` passes, `RemoteProtocolError` when the server breaks HTTP or closes early (a cut
   chunked body included), `ReadError` for other broken connections. No aiohttp exception escapes;
 - closing a response whose body was read to its end returns the connection to the pool; closing one part-way
@@ -48,8 +48,8 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
     (aiohttp.ClientConnectionError, httpx.ReadError),
     (aiohttp.ClientError, httpx.TransportError),
-    # aiohttp's `connect` budget (pool wait included) ends in a bare TimeoutError.
-    (TimeoutError, httpx.PoolTimeout),
+    # A timeout aiohttp lets through unwrapped (its `total` budget, which we leave unset): a timeout, cause unknown.
+    (TimeoutError, httpx.TimeoutException),
 )
 
 
@@ -108,7 +108,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp connection pool behind an `httpx.AsyncClient`: `httpx.AsyncClient(transport=...)`."""
 
     def __init__(
-        self, *, ssl_context: ssl.SSLContext | None = None, max_connections: int = 100, keepalive_expiry: float = 5.0
+        self, *, ssl_context: ssl.SSLContext, max_connections: int = 100, keepalive_expiry: float = 5.0
     ) -> None:
         self._ssl_context = ssl_context
         self._max_connections = max_connections
@@ -119,8 +119,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             keepalive_timeout=self._keepalive_expiry,
-            # httpx's verification by default (certifi's roots), as its own transport does.
-            ssl=self._ssl_context or httpx.create_ssl_context(),
+            ssl=self._ssl_context,
         )
         return aiohttp.ClientSession(
             connector=connector,

@@ -58,9 +58,11 @@ def _ssl_context() -> ssl.SSLContext:
 
 def prepare(name: str) -> None:
     """Load what the first client over `name` needs (blocking: run it in a worker thread; later calls are free)."""
+    importing = name == "aiohttp" and not _aiohttp_ready.is_set()
+    if importing:
+        _aiohttp_loading.set()  # first: from now on a new client starts on httpx's transport instead of waiting
     _ssl_context()
-    if name == "aiohttp" and not _aiohttp_ready.is_set():
-        _aiohttp_loading.set()
+    if importing:
         try:
             from . import aiohttp_transport  # noqa: F401
         except ImportError as exc:  # a broken install: clients opened from now on stay on httpx's transport

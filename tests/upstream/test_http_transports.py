@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
@@ -211,7 +212,7 @@ KEY = ConnectionKey("127.0.0.1", 1, False, True, None, None, None, None)
     (aiohttp.ClientPayloadError("cut"), httpx.RemoteProtocolError),
     (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
     (aiohttp.ClientError("other"), httpx.TransportError),
-    (TimeoutError(), httpx.PoolTimeout),
+    (TimeoutError(), httpx.TimeoutException),
 ])
 def test_every_aiohttp_failure_becomes_the_httpx_error_that_stands_for_it(
         error: BaseException, expected: type[httpx.TransportError]) -> None:
@@ -245,17 +246,24 @@ def test_an_unknown_http_transport_fails_the_turn_naming_the_choices(tmp_path: o
 
 
 @pytest.fixture
-def aiohttp_import_under_way() -> Iterator[None]:
-    """The daemon's background import of aiohttp has started and not finished (restored afterwards)."""
-    was_loading, was_ready = http_module._aiohttp_loading.is_set(), http_module._aiohttp_ready.is_set()
-    http_module._aiohttp_loading.set()
-    http_module._aiohttp_ready.clear()
+def import_state() -> Iterator[None]:
+    """No background import of aiohttp started yet; the module's import flags are restored afterwards."""
+    events = (http_module._aiohttp_loading, http_module._aiohttp_ready)
+    saved = [event.is_set() for event in events]
+    for event in events:
+        event.clear()
     yield
-    for event, was in ((http_module._aiohttp_loading, was_loading), (http_module._aiohttp_ready, was_ready)):
+    for event, was in zip(events, saved, strict=True):
         if was:
             event.set()
         else:
             event.clear()
+
+
+@pytest.fixture
+def aiohttp_import_under_way(import_state: None) -> None:
+    """The daemon's background import of aiohttp has started and not finished."""
+    http_module._aiohttp_loading.set()
 
 
 async def test_a_client_opened_during_the_background_import_starts_on_httpx_then_moves_to_aiohttp(
@@ -272,3 +280,31 @@ async def test_a_client_opened_during_the_background_import_starts_on_httpx_then
             second = await http.post(f"{sim.base_url}/responses", content=b"{}")
         assert b"one" in first.content and b"two" in second.content
         assert sim.requests[0].connection != sim.requests[1].connection  # two pools: one per transport
+
+
+def test_preparing_imports_aiohttp_and_later_clients_use_it_at_once(import_state: None) -> None:
+    http_module.prepare("aiohttp")
+    assert http_module._aiohttp_ready.is_set()
+    assert isinstance(open_http("aiohttp")._transport, AiohttpTransport)
+
+
+def test_a_failed_background_import_is_logged_and_leaves_new_clients_on_httpx(
+        import_state: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # Importing the adapter now fails, as with a broken aiohttp install.
+    monkeypatch.setitem(sys.modules, "server.upstream.aiohttp_transport", None)
+    monkeypatch.delattr(sys.modules["server.upstream"], "aiohttp_transport")
+    http_module.prepare("aiohttp")
+    assert not http_module._aiohttp_ready.is_set()
+    assert "aiohttp could not be imported" in caplog.text
+    carrier = open_http("aiohttp")._transport
+    assert isinstance(carrier, http_module._AiohttpOnceLoaded)
+    assert isinstance(carrier.current, httpx.AsyncHTTPTransport)
+
+
+async def test_start_up_preparation_skips_a_bad_setting_for_the_first_turn_to_report(
+        tmp_path: object, import_state: None) -> None:
+    services = _services(tmp_path, 'http_transport="curl"')
+    await services.prepare_http()
+    assert not http_module._aiohttp_loading.is_set()
+    with pytest.raises(TurnFailed):
+        services.client("openai")
