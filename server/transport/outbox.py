@@ -33,9 +33,6 @@ class Outbox:
         self._ready: anyio.Event | None = None  # set when the waiting writer has something to take
         self._room: anyio.Event | None = None  # set when waiting producers may try again
 
-    def __len__(self) -> int:
-        return len(self._frames)
-
     def send_nowait(self, frame: bytes) -> None:
         if self._closed:
             raise anyio.ClosedResourceError
