@@ -43,10 +43,13 @@ WARMUP = 10
 # -- measurements -------------------------------------------------------------------------------------------
 
 
+def _quantile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 def stats(samples: list[float]) -> str:
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return f"p50 {statistics.median(ordered):8.2f}  p95 {p95:8.2f}  max {ordered[-1]:8.2f}"
+    return f"p50 {statistics.median(ordered):8.2f}  p95 {_quantile(ordered, 0.95):8.2f}  max {ordered[-1]:8.2f}"
 
 
 async def bare_read(http: httpx.AsyncClient, base_url: str) -> tuple[float, int]:
@@ -155,10 +158,6 @@ async def latency(sim: SimProcess, client: AppServerClient, threads: int, paced:
     ids = [(await client.request("thread/start", {}))["thread"]["id"] for _ in range(threads)]
     _, watch = await run_turns(client, ids, stamped=True)
     return watch
-
-
-def _quantile(ordered: list[float], fraction: float) -> float:
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 async def latency_table(sim: SimProcess, client: AppServerClient, pid: int, args: argparse.Namespace) -> None:

@@ -2,11 +2,12 @@
 
     python scripts/bench_wakeup.py [--messages 2000] [--gaps-us 200 1000 5000 20000]
 
-A child process (`--child`, started by this script) connects over TCP on 127.0.0.1, sends a 200-byte message at a fixed gap, and drains a pipe; this
-process, on uvloop as the daemon runs, wakes for each message, reads it and writes it to that pipe: the skeleton
-of a paced delta going through the daemon (socket in, pipe out). Prints the CPU this process spends per wake-up
-at each gap. On a shared virtual machine the cost grows with the gap (the process wakes cold); it is the floor
-under the daemon's CPU per delta in `bench_turns.py`'s paced runs. Asserts nothing.
+A child process (`--child`, started by this script) connects over TCP on 127.0.0.1, sends a 200-byte message at a
+fixed gap, and drains a pipe; this process, on uvloop as the daemon runs, wakes for each message, reads it and
+writes it to that pipe: the skeleton of a paced delta going through the daemon (socket in, pipe out). Prints the
+CPU this process spends per wake-up at each gap. On a shared virtual machine the cost grows with the gap (the
+process wakes cold); it is the floor under the daemon's CPU per delta in `bench_turns.py`'s paced runs. Asserts
+nothing.
 """
 
 from __future__ import annotations
