@@ -57,6 +57,9 @@ class RecordedRequest:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() closes connections itself; never wait on a client that keeps one open
+    # socketserver listens with a backlog of 5: fifty clients connecting at once overflow it, and each dropped
+    # SYN costs its client a 1 s retransmit before the request is even sent. Real API servers accept bursts.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         self.simulator = simulator
