@@ -13,7 +13,9 @@ being timed. Measured:
 - delta latency: the simulator stamps each delta with its send time (`time.time_ns()`, one clock for every
   process on the machine) and paces `--paced` deltas at `--delay` s, like a model streaming; latency is
   arrival at the client minus that stamp, for one thread alone and for `--threads` threads at once (p99 ratio,
-  target ≤ 2×), pooled over `--repeat` interleaved rounds. Prints numbers; asserts nothing.
+  target ≤ 2×), pooled over `--repeat` interleaved rounds; the same streams are also read straight from the
+  simulator by the timing process (`direct`: the floor this machine gives with no daemon at all), and each row
+  shows the host's steal time, so a noisy machine shows as such. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,15 +55,35 @@ def stats(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered):8.2f}  p95 {_quantile(ordered, 0.95):8.2f}  max {ordered[-1]:8.2f}"
 
 
-async def bare_read(http: httpx.AsyncClient, base_url: str) -> tuple[float, int]:
+async def bare_read(http: httpx.AsyncClient, base_url: str, stamps: Stamps | None = None) -> tuple[float, int]:
+    """POST one streamed request and read every SSE line; with `stamps`, time each stamped text delta too."""
     body = {"model": "gpt-5.1-codex", "stream": True, "store": False,
             "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}]}
     start, events = time.perf_counter(), 0
     async with http.stream("POST", f"{base_url}/responses", json=body,
                            headers={"Authorization": f"Bearer {KEY}"}) as response:
         async for line in response.aiter_lines():
-            events += line.startswith("data:")
+            if line.startswith("data:"):
+                events += 1
+                if stamps is not None and '"response.output_text.delta"' in line:
+                    stamps.add(response, msgspec.json.decode(line[5:])["delta"])
     return (time.perf_counter() - start) * 1000, events
+
+
+class Stamps:
+    """Latencies of stamped deltas (ms from the simulator's stamp to now), all and per stream past WARMUP."""
+
+    def __init__(self) -> None:
+        self.every: list[float] = []
+        self.steady: list[float] = []  # without each stream's first WARMUP deltas (the 50 turns' start burst)
+        self._seen: dict[object, int] = {}
+
+    def add(self, stream: object, stamp: str) -> None:
+        ms = (time.time_ns() - int(stamp)) / 1e6
+        self.every.append(ms)
+        seen = self._seen[stream] = self._seen.get(stream, 0) + 1
+        if seen > WARMUP:
+            self.steady.append(ms)
 
 
 class Watch:
@@ -72,9 +95,7 @@ class Watch:
     def __init__(self, turns: int, stamped: bool) -> None:
         self.left, self.stamped = turns, stamped
         self.notifications = 0
-        self.latencies: list[float] = []
-        self.steady: list[float] = []  # without each stream's first WARMUP deltas (the 50 turns' start burst)
-        self.per_turn: dict[str, int] = {}
+        self.stamps = Stamps()
         self.done = anyio.Event()
 
     def see(self, message: dict[str, Any]) -> None:
@@ -84,11 +105,7 @@ class Watch:
         self.notifications += 1
         if method == "item/agentMessage/delta" and self.stamped:
             params = message["params"]
-            ms = (time.time_ns() - int(params["delta"])) / 1e6
-            self.latencies.append(ms)
-            seen = self.per_turn[params["turnId"]] = self.per_turn.get(params["turnId"], 0) + 1
-            if seen > WARMUP:
-                self.steady.append(ms)
+            self.stamps.add(params["turnId"], params["delta"])
         elif method == "turn/completed":
             self.left -= 1
             if self.left == 0:
@@ -152,53 +169,86 @@ async def throughput(sim: SimProcess, client: AppServerClient, pid: int, deltas:
           f"{peak_rss_mb(pid):9.1f} MB")
 
 
-async def latency(sim: SimProcess, client: AppServerClient, threads: int, paced: int, delay: float,
-                  lockstep: bool) -> Watch:
-    await sim.command(f"stamped {paced} {delay} {threads} {int(lockstep)}")
+async def through_daemon(sim: SimProcess, client: AppServerClient, http: httpx.AsyncClient, threads: int,
+                         args: argparse.Namespace, delay: float) -> Stamps:
+    """`threads` turns at once, each streaming one stamped reply through the daemon to the client."""
+    await sim.command(f"stamped {args.paced} {delay} {threads} {int(args.lockstep)}")
     ids = [(await client.request("thread/start", {}))["thread"]["id"] for _ in range(threads)]
     _, watch = await run_turns(client, ids, stamped=True)
-    return watch
+    return watch.stamps
+
+
+async def direct(sim: SimProcess, client: AppServerClient, http: httpx.AsyncClient, threads: int,
+                 args: argparse.Namespace, delay: float) -> Stamps:
+    """The harness floor: the same stamped streams read straight from the simulator, no daemon in between."""
+    await sim.command(f"stamped {args.paced} {delay} {threads} {int(args.lockstep)}")
+    stamps = Stamps()
+    with anyio.fail_after(300):
+        async with anyio.create_task_group() as tg:
+            for _ in range(threads):
+                tg.start_soon(bare_read, http, sim.base_url, stamps)
+    return stamps
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(steal, total) jiffies of the whole machine: the host's share of this VM's time is in steal."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
 
 
 async def latency_table(sim: SimProcess, client: AppServerClient, pid: int, args: argparse.Namespace) -> None:
-    """One row per (pacing, streams): samples pooled over `--repeat` rounds, each round running 1 stream and then
-    `--threads` streams, so both see the same machine (the p99 of one 200-delta stream alone is its third-worst
-    delta: a single round's ratio swings with one unlucky sample). `rounds` gives every round's own ratio."""
+    """One row per (pacing, path, streams): samples pooled over `--repeat` rounds, each round running 1 stream and
+    then `--threads` streams through the daemon, then the same straight from the simulator, so all four see the
+    same machine (the p99 of one 200-delta stream alone is its third-worst delta: a single round's ratio swings
+    with one unlucky sample). `rounds` gives every round's own ratio; `steal` is the share of the machine's
+    time its host took back during the row (time no process here could run)."""
     mode = "in lockstep" if args.lockstep else "jittered, independent"
     print(f"\n== delta latency (ms from the simulator's send to the client's read), {args.paced} deltas per "
           f"stream, {mode}, pooled over {args.repeat} interleaved rounds ==")
-    print(f"  (steady: without each stream's first {WARMUP} deltas, which compete with the other turns' start-up)")
-    print("  pacing  streams  aggregate    p50     p95     p99     max  p99 vs 1  steady p99  vs 1   "
-          "rounds' p99 vs 1     CPU s daemon/sim/client")
+    print(f"  (steady: without each stream's first {WARMUP} deltas, which compete with the other turns' start-up;")
+    print("   direct: the harness floor, the same streams read by the timing process with no daemon in between)")
+    print("  pacing  path    streams  aggregate    p50     p95     p99     max  p99 vs 1  steady p99  vs 1   "
+          "rounds' p99 vs 1  steal  CPU s daemon/sim/client")
     pids = {"daemon": pid, "sim": sim.process.pid, "client": os.getpid()}
-    for delay in args.delay:
-        pooled: dict[int, tuple[list[float], list[float]]] = {1: ([], []), args.threads: ([], [])}
-        per_round: dict[int, list[float]] = {1: [], args.threads: []}
-        used = dict.fromkeys(pooled, 0.0)
-        cpu: dict[int, dict[str, float]] = {n: dict.fromkeys(pids, 0.0) for n in pooled}
-        for _ in range(args.repeat):
-            for threads in pooled:
-                before = {name: cpu_s(p) for name, p in pids.items()}
-                start = time.perf_counter()
-                watch = await latency(sim, client, threads, args.paced, delay, args.lockstep)
-                used[threads] += time.perf_counter() - start
-                for name, p in pids.items():
-                    cpu[threads][name] += cpu_s(p) - before[name]
-                pooled[threads][0].extend(watch.latencies)
-                pooled[threads][1].extend(watch.steady)
-                per_round[threads].append(_quantile(sorted(watch.latencies), 0.99))
-        every_1, steady_1 = (sorted(samples) for samples in pooled[1])
-        base = (_quantile(every_1, 0.99), _quantile(steady_1, 0.99))
-        for threads, (every_raw, steady_raw) in pooled.items():
-            every, steady = sorted(every_raw), sorted(steady_raw)
-            ratios = [n / b for n, b in zip(per_round[threads], per_round[1], strict=True)]
-            spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if threads != 1 else "—"
-            cpu_text = "/".join(f"{cpu[threads][name]:.1f}" for name in pids)
-            print(f"  {delay * 1000:3.0f} ms  {threads:7d}  {threads / delay:6,.0f}/s  {_quantile(every, 0.5):6.2f}  "
-                  f"{_quantile(every, 0.95):6.2f}  {_quantile(every, 0.99):6.2f}  {every[-1]:6.2f}  "
-                  f"{_quantile(every, 0.99) / base[0]:7.2f}×  {_quantile(steady, 0.99):10.2f}  "
-                  f"{_quantile(steady, 0.99) / base[1]:5.2f}×  {spread:>16}     {cpu_text} in {used[threads]:.1f} s",
-                  flush=True)
+    paths = {"daemon": through_daemon, "direct": direct}
+    rows = [(path, n) for path in paths for n in (1, args.threads)]
+    async with open_http(DEFAULT_TRANSPORT) as http:
+        for delay in args.delay:
+            every: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
+            steady: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
+            per_round: dict[tuple[str, int], list[float]] = {row: [] for row in rows}
+            used = dict.fromkeys(rows, 0.0)
+            stolen = {row: [0, 0] for row in rows}
+            cpu = {row: dict.fromkeys(pids, 0.0) for row in rows}
+            for _ in range(args.repeat):
+                for row in rows:
+                    path, threads = row
+                    before, ticks = {name: cpu_s(p) for name, p in pids.items()}, cpu_ticks()
+                    start = time.perf_counter()
+                    stamps = await paths[path](sim, client, http, threads, args, delay)
+                    used[row] += time.perf_counter() - start
+                    stolen[row] = [total + now - then for total, now, then in zip(stolen[row], cpu_ticks(), ticks,
+                                                                                  strict=True)]
+                    for name, p in pids.items():
+                        cpu[row][name] += cpu_s(p) - before[name]
+                    every[row].extend(stamps.every)
+                    steady[row].extend(stamps.steady)
+                    per_round[row].append(_quantile(sorted(stamps.every), 0.99))
+            for row in rows:
+                path, threads = row
+                alone = (path, 1)
+                p99 = _quantile(sorted(every[row]), 0.99)
+                steady_p99 = _quantile(sorted(steady[row]), 0.99)
+                ratios = [n / b for n, b in zip(per_round[row], per_round[alone], strict=True)]
+                spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if threads != 1 else "—"
+                ordered = sorted(every[row])
+                steal = stolen[row][0] / max(1, stolen[row][1]) * 100
+                cpu_text = "/".join(f"{cpu[row][name]:.1f}" for name in pids)
+                print(f"  {delay * 1000:3.0f} ms  {path:6s}  {threads:7d}  {threads / delay:6,.0f}/s  "
+                      f"{_quantile(ordered, 0.5):6.2f}  {_quantile(ordered, 0.95):6.2f}  {p99:6.2f}  "
+                      f"{ordered[-1]:6.2f}  {p99 / _quantile(sorted(every[alone]), 0.99):7.2f}×  {steady_p99:10.2f}  "
+                      f"{steady_p99 / _quantile(sorted(steady[alone]), 0.99):5.2f}×  {spread:>16}  {steal:4.0f}%  "
+                      f"{cpu_text} in {used[row]:.1f} s", flush=True)
     print(f"  daemon peak RSS (VmHWM) after the concurrency runs: {peak_rss_mb(pid):.1f} MB")
 
 
@@ -234,7 +284,7 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, nargs="+", default=[0.05, 0.02, 0.01],
                         help="seconds between paced deltas (one latency run per value)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="interleaved rounds (1 stream, then --threads streams) pooled per latency row")
+                        help="interleaved rounds (1 stream, then --threads streams; via the daemon, then direct) pooled per row")
     parser.add_argument("--lockstep", action="store_true",
                         help="pace every stream at exactly --delay (all streams tick together: a worst case)")
     parser.add_argument("--startups", type=int, default=10)
