@@ -65,6 +65,19 @@ async def test_a_client_that_stops_reading_holds_producers_back_until_it_reads_a
         os.close(fd)
 
 
+async def test_a_client_that_closes_its_end_ends_the_connection_and_no_sender_ever_fails() -> None:
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    os.close(out_r)  # gone before the first frame: the first write meets EPIPE
+    with anyio.fail_after(10):
+        async with stdio_transport(in_fd=in_r, out_fd=out_w) as transport:
+            for n in range(200):
+                await transport.outbound.send(b'{"n":%d}\n' % n)
+            assert [frame async for frame in transport.inbound] == []  # ended as if stdin had closed
+    for fd in (in_r, in_w, out_w):
+        os.close(fd)
+
+
 async def test_pipes_are_written_from_the_loop_and_files_by_a_thread() -> None:
     read_end, write_end = os.pipe()
     stdin_read, stdin_write = os.pipe()
