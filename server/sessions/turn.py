@@ -173,9 +173,17 @@ class ActiveTurn:
 
     async def flush(self) -> None:
         """Persist what this turn has produced so far (a consistent step: completed items and history)."""
-        await self.session.persist(self.batch("inProgress", self.turn_struct("inProgress")))
-        self.unsaved_items.clear()
-        self.unsaved_history.clear()
+        batch = self.batch("inProgress", self.turn_struct("inProgress"))
+        items, history = self.unsaved_items, self.unsaved_history
+        # The write is queued before the first await, and the writer commits a queued write even when we are
+        # cancelled waiting for it (an interrupt): from here on it is not unsaved, or the final write would
+        # append the same history again. Only a write that failed, and was rolled back, hands it back.
+        self.unsaved_items, self.unsaved_history = [], []
+        try:
+            await self.session.persist(batch)
+        except Exception:
+            self.unsaved_items[:0], self.unsaved_history[:0] = items, history
+            raise
 
 
 TurnBody = Callable[[ActiveTurn], Awaitable[None]]
