@@ -22,21 +22,19 @@ from protocol._generated.types import (
     TokenUsageBreakdown,
     TurnToolOutput,
     UserInput,
-    UserMessageThreadItem,
 )
 
 from ..compaction import ensure_call_output_pairs
 from ..ids import uuid7
 from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
-from .convert import input_message, preview_of
 from .request import RequestPlan, build_request
 from .sampling import sample
 from .services import TurnServices
 from .tools import run_tool_call
 from .turn import ActiveTurn, TurnFailed, turn_error
 
-__all__ = ["add_user_input", "ensure_history", "record_usage", "regular_turn"]
+__all__ = ["ensure_history", "record_usage", "regular_turn"]
 
 
 async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
@@ -47,16 +45,6 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
         # unpaired calls, so they get their "aborted" output here (in memory; the next turn persists on top).
         session.history = ensure_call_output_pairs([msgspec.json.decode(entry) for entry in entries])
     return session.history
-
-
-async def add_user_input(turn: ActiveTurn, inputs: Sequence[UserInput], client_id: str | None) -> None:
-    session = turn.session
-    item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
-    await turn.item_started(item)
-    await turn.item_completed(item)
-    turn.append_history([input_message(inputs)])
-    if not session.record.preview:
-        session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
 
 
 async def record_usage(turn: ActiveTurn, usage: Usage | None, context_window: int | None) -> None:
@@ -114,10 +102,11 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     if tool_output is not None:
         await add_tool_output(turn, tool_output)
     if inputs or tool_output is None:
-        await add_user_input(turn, inputs, client_id)
+        await turn.add_user_input(list(inputs), client_id)
     await turn.flush()  # the user's input is durable before the first request: a crash cannot lose it
     while True:
         context_management = await before_request(turn, services)
+        await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
@@ -138,10 +127,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
             turn.append_history([await run_tool_call(turn, call)])
         if calls:
             await turn.flush()
-        steered, turn.pending_inputs = turn.pending_inputs, []
-        for inputs_, steered_id in steered:
-            await add_user_input(turn, inputs_, steered_id)
-        if not calls and not steered and not turn.pending_inputs:
+        if not calls and not turn.pending_inputs:
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn
             break
     _check_output_schema(turn)

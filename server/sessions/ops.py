@@ -80,6 +80,7 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         if active is not None and active.accepting_input:
             if active.kind != "regular":
                 raise not_steerable(active)
+            _sticky(session, params)  # as Codex: the overrides still become the thread's settings
             active.pending_inputs.append((list(params.input), client_id))
             return active, True
         if active is not None:
@@ -136,6 +137,7 @@ async def interrupt_turn(sessions: Sessions, params: TurnInterruptParams) -> Aft
         reply: Reply[None] = Reply()
         answered = anyio.Event()
         active.interrupt_waiters.append((reply, answered))
+        active.accepting_input = False  # a turn/start right behind this one starts the next turn, not joins
         active.scope.cancel()
         return reply, answered
 

@@ -3,10 +3,12 @@ frame every turn runs in.
 
 Contract: ``run_turn`` always ends with exactly one ``turn/completed`` (completed | interrupted | failed),
 whatever the body does: an interrupt cancels the turn's scope, an upstream failure raises ``TurnFailed``,
-and a bug becomes ``failed`` with a generic error. The ending runs shielded: unfinished client-visible items
-are closed, every tool call gets an output so the history stays valid for the API, everything is persisted in
-one batch, pending interrupt requests are answered, then ``thread/status/changed {idle}`` and
-``turn/completed`` go out, in that order.
+and a bug becomes ``failed`` with a generic error. Once the body has stopped the turn takes no more input (a
+``turn/start`` from then on starts the next turn). The ending runs shielded: input the turn accepted but never
+sent becomes its user messages (kept in the history for the next turn, never dropped), unfinished
+client-visible items are closed, every tool call gets an output so the history stays valid for the API,
+everything is persisted in one batch, pending interrupt requests are answered, then
+``thread/status/changed {idle}`` and ``turn/completed`` go out, in that order.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from protocol._generated.types import (
     TurnStartedNotification,
     TurnStatus,
     UserInput,
+    UserMessageThreadItem,
 )
 
 from ..compaction import ensure_call_output_pairs
 from ..compaction.pairs import unpaired_call_ids
-from ..ids import now_ms, now_s
+from ..ids import now_ms, now_s, uuid7
 from ..store import WriteBatch
+from .convert import input_message, preview_of
 from .meta import encode_meta
 from .reply import Reply
 from .views import ACTIVE, IDLE, SYSTEM_ERROR, encode_turn_data
@@ -116,6 +120,7 @@ class ActiveTurn:
         """Stop the turn (as failed with ``reason``, or interrupted when None) and wait until it has ended."""
         if reason is not None and self.failure is None:
             self.failure = turn_error(reason, "internalServerError")
+        self.accepting_input = False
         self.scope.cancel()
         await self.done.wait()
 
@@ -154,6 +159,23 @@ class ActiveTurn:
             summary = ["".join(part) for _, part in sorted(shown.summary.items())]
             return msgspec.structs.replace(item, summary=summary) if summary else None
         return item
+
+    async def add_user_input(self, inputs: list[UserInput], client_id: str | None) -> None:
+        """The user's input as a ``userMessage`` item of this turn and a message in the history."""
+        session = self.session
+        item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
+        await self.item_started(item)
+        await self.item_completed(item)
+        self.append_history([input_message(inputs)])
+        if not session.record.preview:
+            session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
+
+    async def take_pending_inputs(self) -> bool:
+        """Add what was steered or joined since the last call; whether there was any."""
+        taken, self.pending_inputs = self.pending_inputs, []
+        for inputs, client_id in taken:
+            await self.add_user_input(inputs, client_id)
+        return bool(taken)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
         history = self.session.history
@@ -211,6 +233,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         logger.exception("thread %s turn %s: unexpected error", turn.thread_id, turn.turn_id)
         status, error = "failed", turn_error("internal error while running the turn", "internalServerError")
     finally:
+        turn.accepting_input = False  # no await since the body stopped: a turn/start from now on waits for us
         if turn.failure is not None and status != "completed":
             status, error = "failed", turn.failure
         with anyio.CancelScope(shield=True):
@@ -220,6 +243,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
 async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None) -> None:
     session = turn.session
     try:
+        await turn.take_pending_inputs()  # accepted, never sent (an interrupt, a failure): kept, not dropped
         for item, _ in list(turn.open_items.values()):
             closed = turn.closing_version(item)  # what an interrupt or a failure left half-shown
             if closed is None:

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from server.simulator import Reply, Simulator
+from server.simulator import Gate, Reply, Simulator, Text
 from server.store import apply
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -28,6 +28,97 @@ def _user_texts(body: dict[str, Any]) -> list[str]:
 
 def _item_texts(turn: dict[str, Any]) -> list[str]:
     return [i["content"][0]["text"] for i in turn["items"] if i["type"] == "userMessage"]
+
+
+async def test_a_turn_start_right_behind_an_interrupt_starts_the_next_turn_and_loses_nothing(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three", 3)], stall_after=3, gate=gate), Reply.text("fresh start"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            first = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]
+            assert await gate.wait_reached_async(10)
+            answers: dict[str, Any] = {}
+
+            async def interrupt() -> None:
+                answers["interrupt"] = await h.client.request(
+                    "turn/interrupt", {"threadId": thread_id, "turnId": first["id"]}, timeout=10)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(interrupt)
+                    await anyio.lowlevel.checkpoint()  # the interrupt goes first; neither is answered yet
+                    started = await h.client.request("turn/start", {"threadId": thread_id, "input": _text("NEW")})
+                gate.release()
+                second = started["turn"]
+                assert answers["interrupt"] == {} and second["id"] != first["id"]
+                ends = [[e async for e in h.client.turn_events(t["id"])][-1] for t in (first, second)]
+            assert [e["params"]["turn"]["status"] for e in ends] == ["interrupted", "completed"]
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [_item_texts(t) for t in read["thread"]["turns"]] == [["hi"], ["NEW"]]
+        assert _user_texts(sim.requests[-1].body) == ["hi", "NEW"]
+
+
+async def test_input_steered_into_a_turn_that_is_then_interrupted_is_kept_for_the_next_turn(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three", 3)], stall_after=3, gate=gate), Reply.text("both seen"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
+                                                  "input": _text("also this")})
+            assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}) == {}
+            gate.release()
+            events = [e async for e in h.client.turn_events(turn_id)]
+            shown = [e["params"]["item"]["content"][0]["text"] for e in events
+                     if e["method"] == "item/completed" and e["params"]["item"]["type"] == "userMessage"]
+            assert shown == ["hi", "also this"]  # announced as the steer promised, though never sent
+            await h.client.run_turn({"threadId": thread_id, "input": _text("next")})
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert _item_texts(read["thread"]["turns"][0]) == ["hi", "also this"]
+        assert _user_texts(sim.requests[-1].body) == ["hi", "also this", "next"]
+
+
+async def test_two_turn_starts_back_to_back_go_out_in_one_request(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("both at once"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            ids: list[str] = []
+
+            async def start(text: str) -> None:
+                ids.append((await h.client.request("turn/start", {"threadId": thread_id, "input": _text(text)}))
+                           ["turn"]["id"])
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(start, "first")
+                    await anyio.lowlevel.checkpoint()
+                    tg.start_soon(start, "second")
+                assert len(set(ids)) == 1  # the second joined the first
+                events = [e async for e in h.client.turn_events(ids[0])]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+        assert len(sim.requests) == 1
+        assert _user_texts(sim.requests[0].body) == ["first", "second"]
+
+
+async def test_a_joining_turn_start_still_sets_the_threads_model_for_later_turns(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two", 2)], stall_after=2, gate=gate), Reply.text("ok"), Reply.text("ok"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            joined = await h.client.request("turn/start", {"threadId": thread_id, "input": _text("more"),
+                                                           "model": "gpt-5.1-codex-mini"})
+            assert joined["turn"]["id"] == turn_id
+            gate.release()
+            _ = [e async for e in h.client.turn_events(turn_id)]
+            await h.client.run_turn({"threadId": thread_id, "input": _text("later")})
+        assert sim.requests[-1].body["model"] == "gpt-5.1-codex-mini"
 
 
 async def test_an_interrupt_while_the_turn_is_being_saved_writes_its_history_once(
