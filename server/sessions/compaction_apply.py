@@ -75,6 +75,7 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
     assert session.history is not None
     with anyio.CancelScope(shield=True):
         stats = CheckpointStats.compute(session.history, replacement)
+        before = (list(session.history), list(turn.unsaved_history), session.meta)  # if the write fails
         session.history[:] = replacement
         turn.unsaved_history.clear()
         turn.compactions += 1
@@ -92,7 +93,14 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
             tokens_after=stats.tokens_after, items_replaced=stats.items_replaced, items_kept=stats.items_kept,
             created_at=now_s(), replacement=_encoder.encode(replacement))
         batch = turn.batch("inProgress", turn.turn_struct("inProgress")).put_checkpoint(checkpoint)
-        await session.persist(batch)
+        try:
+            await session.persist(batch)
+        except Exception:
+            # Rolled back: memory goes back to what the store holds, or later turns would build on a history
+            # the store never saw (and a restart would show the model another one).
+            session.history[:], turn.unsaved_history[:], session.meta = before
+            turn.compactions -= 1
+            raise
         turn.unsaved_items.clear()
         METRICS.add(COMPACTION, {"mode": mode, "trigger": trigger, "outcome": "applied"})
         METRICS.add(COMPACTION_CHECKPOINT_APPLIED, {"mode": mode, "trigger": trigger})

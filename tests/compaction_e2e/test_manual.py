@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from protocol.client import RpcFailure
 from server.simulator import Gate, Reply, Simulator, Text
+from server.store import apply
 from tests.harness import SIM_ENV, running_server
 
 from .support import (
@@ -93,3 +96,32 @@ async def test_compacting_needs_a_loaded_thread(tmp_path: Path) -> None:
     async with running_server(tmp_path, env=SIM_ENV) as h:
         with pytest.raises(RpcFailure, match="thread not found"):
             await h.client.request("thread/compact/start", {"threadId": "01a211fe-43ed-7591-9fdd-66bd377a22aa"})
+
+
+async def test_a_checkpoint_the_store_refuses_leaves_memory_as_the_store_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = apply.apply_batch
+
+    def refuse_checkpoints(conn: sqlite3.Connection, thread_id: str, ops: Any) -> None:
+        if any(isinstance(op, apply.PutCheckpoint) for op in ops):
+            raise sqlite3.OperationalError("disk I/O error")
+        real(conn, thread_id, ops)
+
+    with Simulator() as sim:
+        overrides = config(sim, remote="v1", limit=100_000)
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 300)})
+            monkeypatch.setattr(apply, "apply_batch", refuse_checkpoints)
+            final, _ = await run_compaction(h, thread_id)
+            assert final["status"] == "failed"
+            monkeypatch.setattr(apply, "apply_batch", real)
+            await h.client.run_turn({"threadId": thread_id, "input": text("second turn", 10)})
+        same_daemon = input_types(responses_bodies(sim)[-1])
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id})
+            await h.client.run_turn({"threadId": thread_id, "input": text("third turn", 10)})
+        after_restart = input_types(responses_bodies(sim)[-1])
+    assert same_daemon == ["message:user", "message:assistant", "message:user"]  # no compaction item
+    assert after_restart[: len(same_daemon)] == same_daemon
