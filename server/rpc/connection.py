@@ -243,6 +243,7 @@ class Connection:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self.closed = True
             logger.debug("outbound closed; frame dropped")
+            self._fail_pending()  # no reply can come to a request the client may never have seen
 
     def set_capabilities(self, *, experimental_api: bool, opt_out: frozenset[str]) -> None:
         """Apply what ``initialize`` asked for."""

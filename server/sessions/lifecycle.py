@@ -12,7 +12,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jsonschema
 import msgspec
 from msgspec import UNSET
 
@@ -42,6 +41,7 @@ from .browse import all_turns, list_turns
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .params import opt
 from .peer import ClientPeer
+from .schemas import schema_problem
 from .service import Sessions
 from .views import IDLE, encode_turn_data, thread_view, turn_view
 
@@ -55,10 +55,9 @@ def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
     for tool in tools:
         functions = [tool] if isinstance(tool, FunctionDynamicToolSpec) else list(tool.tools)
         for fn in functions:
-            try:
-                jsonschema.Draft202012Validator.check_schema(fn.input_schema)
-            except jsonschema.SchemaError as exc:
-                raise InvalidParams(f"dynamic tool `{fn.name}` has an invalid inputSchema: {exc.message}") from exc
+            problem = schema_problem(fn.input_schema)
+            if problem is not None:
+                raise InvalidParams(f"dynamic tool `{fn.name}` has an invalid inputSchema: {problem}")
 
 
 def _apply_overrides(settings: ThreadSettings, params: Any) -> ThreadSettings:

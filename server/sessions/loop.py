@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import jsonschema
 import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
@@ -30,6 +29,7 @@ from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
 from .request import RequestPlan, build_request
 from .sampling import sample
+from .schemas import SchemaUnusable, validation_errors
 from .services import TurnServices
 from .tools import run_tool_call
 from .turn import ActiveTurn, TurnFailed, turn_error
@@ -107,6 +107,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     while True:
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it
+        turn.last_agent_text = None  # the outputSchema judges the last response's message, not an earlier one
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
@@ -147,9 +148,13 @@ def _check_output_schema(turn: ActiveTurn) -> None:
     except msgspec.DecodeError:
         raise TurnFailed(turn_error("the final message is not JSON, but the turn has an outputSchema", "other",
                                     (text or "")[:500])) from None
-    errors = list(jsonschema.Draft202012Validator(turn.output_schema).iter_errors(value))
+    try:
+        errors = validation_errors(turn.output_schema, value)
+    except SchemaUnusable as exc:
+        raise TurnFailed(turn_error(f"the outputSchema cannot be used to check the final message: {exc}",
+                                    "other")) from None
     if errors:
-        first = min(errors, key=lambda e: len(list(e.absolute_path)))
+        first = errors[0]
         where = "/".join(str(p) for p in first.absolute_path)
         raise TurnFailed(turn_error(f"the final message does not match the outputSchema: {first.message} "
                                     f"(at /{where})", "other"))

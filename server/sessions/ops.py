@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import jsonschema
 import msgspec
 from msgspec import UNSET
 
@@ -35,6 +34,7 @@ from .loop import regular_turn
 from .meta import encode_meta
 from .params import opt
 from .reply import Reply
+from .schemas import schema_problem
 from .service import Sessions
 from .services import TurnServices
 from .turn import ActiveTurn, run_turn
@@ -68,11 +68,8 @@ def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
 async def start_turn(sessions: Sessions, services: TurnServices, params: TurnStartParams) -> tuple[TurnStartResponse, After | None]:
     session = await sessions.require_loaded(params.thread_id)
     schema = params.output_schema if params.output_schema is not UNSET else None
-    if schema is not None:
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise InvalidParams(f"outputSchema is not a valid JSON Schema: {exc.message}") from exc
+    if schema is not None and (problem := schema_problem(schema)) is not None:
+        raise InvalidParams(f"outputSchema is not a valid JSON Schema: {problem}")
     client_id = opt(params.client_user_message_id)
 
     async def job() -> tuple[ActiveTurn, bool]:

@@ -13,11 +13,9 @@ Contract:
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 import anyio
-import jsonschema
 import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
@@ -34,6 +32,7 @@ from ..errors import ConnectionClosed, RemoteError
 from ..ids import now_ms
 from .convert import tool_output_content
 from .request import tool_index
+from .schemas import SchemaUnusable, validation_errors
 from .turn import ActiveTurn
 
 __all__ = ["run_tool_call"]
@@ -42,19 +41,15 @@ logger = logging.getLogger(__name__)
 _response_decoder = msgspec.json.Decoder(DynamicToolCallResponse)
 
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: bytes) -> jsonschema.protocols.Validator:
-    schema = msgspec.json.decode(schema_json)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
-
-
 def _output(call_id: str, output: Any) -> dict[str, Any]:
     return {"type": "function_call_output", "call_id": call_id, "output": output}
 
 
 def _argument_problem(schema: Any, arguments: Any) -> str | None:
-    errors = sorted(_validator(msgspec.json.encode(schema)).iter_errors(arguments), key=lambda e: list(e.path))
+    try:
+        errors = validation_errors(schema, arguments)
+    except SchemaUnusable as exc:  # the client's schema itself is broken: the model cannot fix that, but it learns
+        return f"the tool's input schema cannot be used ({exc})"
     if not errors:
         return None
     where = "/".join(str(p) for p in errors[0].absolute_path)
