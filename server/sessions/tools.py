@@ -101,6 +101,9 @@ async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> dict[str, Any
                                    success=success, duration_ms=now_ms() - started)
     await turn.item_completed(done)
     output = tool_output_content(content)
-    if not success and isinstance(output, str) and not note:
-        output = f"error: {output}" if output else "error: the tool reported a failure"
+    if not success and not note:  # the model must be able to tell a failure from a result
+        if isinstance(output, str):
+            output = f"error: {output}" if output else "error: the tool reported a failure"
+        else:
+            output = [{"type": "input_text", "text": "error: the tool reported a failure"}, *output]
     return _output(call_id, output)

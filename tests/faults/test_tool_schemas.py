@@ -108,3 +108,20 @@ async def test_a_server_request_fails_at_once_when_the_clients_side_of_the_wire_
             await conn.request("item/tool/call", {})
         end.close()
         tg.cancel_scope.cancel()
+
+
+async def test_a_failed_tool_result_with_an_image_still_reads_as_an_error_to_the_model(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    async def fail_with_a_picture(message: Message) -> Any:
+        return {"contentItems": [{"type": "inputImage", "imageUrl": "data:image/png;base64,AAAA"}], "success": False}
+
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "x"}', call_id="call_img")]), Reply.text("I see"))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            h.client.handlers["item/tool/call"] = fail_with_a_picture
+            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
+            turn, _ = await run(h.client, thread_id, "look")
+        assert turn["status"] == "completed"
+        [output] = [e["output"] for e in sim.requests[-1].body["input"] if e.get("type") == "function_call_output"]
+        assert output == [{"type": "input_text", "text": "error: the tool reported a failure"},
+                          {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]
