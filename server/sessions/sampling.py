@@ -37,7 +37,7 @@ from protocol.codec import FrameTemplate
 
 from ..ids import uuid7
 from ..upstream.client import ResponsesClient
-from ..upstream.errors import StreamError, UpstreamError
+from ..upstream.errors import ResponseFailed, StreamError, UpstreamError
 from ..upstream.events import (
     OutputItemAdded,
     OutputItemDone,
@@ -48,7 +48,7 @@ from ..upstream.events import (
     ResponseCompleted,
     Usage,
 )
-from ..upstream.retry import RetryNotice, backoff_delay
+from ..upstream.retry import MAX_SERVER_DELAY, RetryNotice, backoff_delay
 from ..upstream.stream import EventStream
 from .convert import output_to_thread_item
 from .turn import ActiveTurn, Shown, TurnFailed, turn_error
@@ -226,13 +226,16 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
         try:
             async with client.stream(body, on_retry=on_retry) as events:
                 return await _consume(attempt, events)
-        except StreamError as exc:
-            # None of a broken attempt's output reaches the model's history; the retry re-sends the same request.
+        except (StreamError, ResponseFailed) as exc:
+            # A broken stream, or a response.failed the server marks as worth retrying (server_error, overload,
+            # "try again in"): none of the attempt's output reaches the model's history, the same request goes again.
+            delay = exc.retry_after if exc.retry_after is not None else backoff_delay(failures + 1, random.random)
+            if not exc.retryable or failures >= limit or delay > MAX_SERVER_DELAY:
+                await attempt.abandon()
+                raise TurnFailed(upstream_turn_error(exc)) from exc
             await attempt.abandon()
             failures += 1
-            if failures > limit:
-                raise TurnFailed(upstream_turn_error(exc)) from exc
             await _announce_retry(turn, exc, failures, limit)
-            await anyio.sleep(backoff_delay(failures, random.random))
+            await anyio.sleep(delay)
         except UpstreamError as exc:
             raise TurnFailed(upstream_turn_error(exc)) from exc

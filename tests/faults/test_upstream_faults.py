@@ -228,3 +228,32 @@ async def test_a_stream_that_ends_without_response_completed_is_retried(tmp_path
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             body = await assert_serves_next_turn(h.client, sim, thread_id)
             assert user_texts(body["input"]).count(ANSWER) == 1
+
+
+async def test_a_response_failed_the_server_marks_retryable_is_sent_again_after_its_hint(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("not this", end="failed", error_code="rate_limit_exceeded",
+                               error_message="Rate limit reached. Please try again in 300ms."),
+                    Reply.text("not this either", end="failed", error_code="server_error"), Reply.text(ANSWER))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            began = time.monotonic()
+            turn, events = await run(h.client, thread_id, "hi")
+            assert time.monotonic() - began >= 0.3, "the 'try again in' hint was not honoured"
+            assert turn["status"] == "completed" and len(sim.requests) == 3
+            assert [r["willRetry"] for r in _retries(events)] == [True, True]
+            assert completed_items(events)[-1]["text"] == ANSWER
+            await assert_persisted_as_seen(h.client, thread_id, turn, events)
+
+
+async def test_a_response_failed_that_retrying_cannot_fix_fails_the_turn_at_once(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("no", end="failed", error_code="invalid_prompt", error_message="Bad prompt."))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            assert turn["status"] == "failed" and len(sim.requests) == 1
+            assert [r["willRetry"] for r in _retries(events)] == [False]
+            await assert_serves_next_turn(h.client, sim, thread_id)
