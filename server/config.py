@@ -62,7 +62,7 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # the whole environment, keys included: never in a repr or a log
     config: Mapping[str, Any]
     """The merged config table (snake_case keys, as in config.toml)."""
     user_config: Mapping[str, Any] = field(default_factory=dict)

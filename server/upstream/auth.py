@@ -13,6 +13,7 @@ sent to a third-party host. No value from here is ever logged or put in an excep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -90,6 +91,17 @@ def _should_compress(
     return compression_feature and source == "chatgpt_login" and provider.is_openai and provider.uses_codex_backend
 
 
+# Header names whose values are credentials even when the provider configures them statically (Azure's api-key,
+# a gateway's bearer): their values are redacted like the env key.
+_CREDENTIAL_HEADER = re.compile(r"authorization|api[-_]?key|token|secret", re.IGNORECASE)
+
+
+def _secret_parts(value: str) -> list[str]:
+    value = value.strip()
+    scheme, _, rest = value.partition(" ")
+    return [value, rest.strip()] if rest.strip() and scheme.lower() in ("bearer", "basic", "token") else [value]
+
+
 def resolve_request_auth(
     provider: ProviderInfo,
     env: Mapping[str, str],
@@ -111,13 +123,18 @@ def resolve_request_auth(
     """
     source, token, login = _choose_credential(provider, env, cached_login)
     headers: dict[str, str] = dict(provider.http_headers)
-    secrets: list[str] = []
+    secrets: list[str] = [part for name, value in headers.items() if _CREDENTIAL_HEADER.search(name)
+                          for part in _secret_parts(value)]
     for header, variable in provider.env_http_headers.items():
         value = env.get(variable, "").strip()
         if value:
             headers[header] = value
             secrets.append(value)
     if token is not None:
+        # The chosen credential authorizes the request (and decided compression): an Authorization header the
+        # provider also configures, in whatever case, must not ride along as a second, competing one.
+        for name in [name for name in headers if name.lower() == "authorization"]:
+            del headers[name]
         headers["Authorization"] = f"Bearer {token}"
         secrets.append(token)
     if login is not None and login.kind == "chatgpt" and login.account_id:

@@ -139,6 +139,7 @@ class ResponsesClient:
         max_retries = self.provider.request_max_retries
         retries = 0
         compressed: bytes | None = None
+        fell_back = False  # this request has had its one plain retry (another may have set the provider's flag)
         while True:
             auth = resolve_request_auth(
                 self.provider,
@@ -174,15 +175,16 @@ class ResponsesClient:
                 if response.is_success:
                     return response, auth, request_id
                 error = await self._read_error(response, endpoint, auth)
-                if auth.compress and not self.compression_refused and refuses_compression(error):
+                if auth.compress and not fell_back and refuses_compression(error):
                     # Not counted as a retry: the body, not the server, was the problem.
-                    self.compression_refused = True
+                    fell_back = self.compression_refused = True
                     logger.warning("provider %s refused a zstd body; sending plain JSON from now on", self.provider.id)
                     continue
             if not error.retryable:
                 raise error
             delay = error.retry_after if error.retry_after is not None else backoff_delay(retries + 1, self._rand)
-            if retries >= max_retries or delay > MAX_SERVER_DELAY:
+            # MAX_SERVER_DELAY bounds what a server asks for; our own backoff grows only as far as it is configured.
+            if retries >= max_retries or (error.retry_after is not None and delay > MAX_SERVER_DELAY):
                 if retries == 0:
                     raise error
                 raise RetriesExhausted(error, retries + 1) from error

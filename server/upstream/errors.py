@@ -206,4 +206,6 @@ class RetriesExhausted(UpstreamError):
 
     def codex_error_info(self) -> Any:
         status = getattr(self.last, "status", None)
+        if status is None and isinstance(self.last, TransportError):
+            return self.last.codex_error_info()  # as Codex: a connection that never came is httpConnectionFailed
         return {"responseTooManyFailedAttempts": {"httpStatusCode": status}}

@@ -129,3 +129,19 @@ def test_resolved_auth_repr_names_headers_but_never_values() -> None:
     for secret in ("sk-env-secret", "chatgpt-token-secret", "acct-1", "bt-secret"):
         assert secret not in text
     assert "Authorization" in repr(auth)
+
+
+def test_the_chosen_credential_replaces_an_authorization_header_the_provider_also_configures() -> None:
+    provider = ProviderInfo(id="gw", name="Gateway", base_url="https://gw.example/v1", env_key="GW_KEY",
+                            http_headers={"authorization": "Bearer static-gw", "X-Team": "blue"})
+    auth = resolve(provider, {"GW_KEY": "sk-envkey"})
+    assert auth.headers == {"X-Team": "blue", "Authorization": "Bearer sk-envkey"}  # one credential, not two
+    assert "static-gw" in auth.secrets and "sk-envkey" in auth.secrets
+
+
+def test_static_credential_headers_count_as_secrets_and_plain_ones_do_not() -> None:
+    provider = ProviderInfo(id="az", name="Azure", base_url="https://az.example/openai",
+                            http_headers={"api-key": "azure-static-key", "OpenAI-Beta": "responses=v1"})
+    auth = resolve(provider)
+    assert auth.headers["api-key"] == "azure-static-key"
+    assert auth.secrets == ("azure-static-key",)

@@ -211,3 +211,66 @@ async def test_chatgpt_login_compresses_only_on_the_codex_backend() -> None:
         client = ResponsesClient(provider, http, {}, compression_feature=True, cached_login=login, sleep=sleeps)
         await drain(client)
     assert seen == [("chatgpt.com", "zstd", "Bearer chatgpt-tok"), ("api.openai.com", None, "Bearer chatgpt-tok")]
+
+
+async def test_a_connection_that_never_comes_is_reported_as_http_connection_failed_after_the_retries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client, _ = client_for(handler, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K",
+                                                 request_max_retries=2))
+    with pytest.raises(e.RetriesExhausted) as caught:
+        await drain(client)
+    assert caught.value.codex_error_info() == {"httpConnectionFailed": {"httpStatusCode": None}}
+
+
+async def test_5xx_after_the_retries_is_too_many_failed_attempts_with_the_status() -> None:
+    client, _ = client_for(lambda request: httpx.Response(503, text="busy"),
+                           ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K", request_max_retries=1))
+    with pytest.raises(e.RetriesExhausted) as caught:
+        await drain(client)
+    assert caught.value.codex_error_info() == {"responseTooManyFailedAttempts": {"httpStatusCode": 503}}
+
+
+async def test_our_own_backoff_runs_every_configured_retry_however_long_it_grows() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client, sleeps = client_for(handler, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K",
+                                                      request_max_retries=12))
+    with pytest.raises(e.RetriesExhausted):
+        await drain(client)
+    assert calls == 13 and len(sleeps.delays) == 12 and max(sleeps.delays) > 120  # past MAX_SERVER_DELAY
+
+
+async def test_two_requests_refused_at_once_each_get_their_plain_retry() -> None:
+    both_sent = anyio.Event()
+    compressed_seen = 0
+
+    async def refuse_compressed_once_both_arrived(request: httpx.Request) -> httpx.Response:
+        nonlocal compressed_seen
+        if request.headers.get("content-encoding") == "zstd":
+            compressed_seen += 1
+            if compressed_seen == 2:
+                both_sent.set()
+            with anyio.fail_after(5):
+                await both_sent.wait()  # both were built compressed before either refusal came back
+            return httpx.Response(415, text="Unsupported Media Type")
+        return sse(ChunkStream([COMPLETED]))
+
+    provider = ProviderInfo(id="m", name="M", base_url="http://mock", request_compression="zstd")
+    client = ResponsesClient(provider, httpx.AsyncClient(transport=httpx.MockTransport(refuse_compressed_once_both_arrived)),
+                             {}, compression_feature=True, sleep=Sleeps(), rand=lambda: 0.5)
+    results: list[list[Any]] = []
+
+    async def one() -> None:
+        results.append(await drain(client))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one)
+        tg.start_soon(one)
+    assert len(results) == 2 and all(isinstance(r[-1], ResponseCompleted) for r in results)

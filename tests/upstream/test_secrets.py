@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
+from server.config import Settings
 from server.simulator import HttpError, Reply, Simulator
 from server.upstream import errors as e
 from tests.upstream.conftest import SENTINEL_KEY, Sleeps, make_client, sim_provider, user_body
@@ -53,3 +55,8 @@ async def test_the_api_key_never_reaches_logs_errors_or_reprs(
     for text in leaked:
         assert SENTINEL_KEY not in text
     assert "[redacted]" in str(errors[0])
+
+
+def test_the_settings_repr_never_shows_the_environment(tmp_path: Path) -> None:
+    settings = Settings.load(env={"THREADLINE_HOME": str(tmp_path), "OPENAI_API_KEY": SENTINEL_KEY})
+    assert SENTINEL_KEY not in repr(settings) and SENTINEL_KEY not in str(settings)
