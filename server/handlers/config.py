@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -67,24 +68,28 @@ def _given(value: Any) -> bool:
     return value is not UNSET and value is not None
 
 
-def _sanitize_providers(tables: Any) -> Any:
-    """A provider table tree with bearer tokens dropped and literal header values masked."""
-    if not isinstance(tables, Mapping):
-        return tables
+# Tables whose every value may be a credential: literal headers, an MCP server's environment, query parameters
+# (some gateways take the key there). `env_http_headers` is not among them: its values name variables.
+_SECRET_MAPS = frozenset({"http_headers", "headers", "env", "query_params"})
+# Keys whose value is a credential wherever they sit (bearer_token, experimental_bearer_token, api_key, ...).
+_SECRET_KEY = re.compile(r"token|secret|password|(?<!env_)api_?key", re.IGNORECASE)
+_DROPPED = frozenset({"experimental_bearer_token"})  # dropped outright, as before
+
+
+def _sanitize(table: Mapping[str, Any]) -> dict[str, Any]:
+    """A config table with every credential masked, at any depth (profiles, providers, MCP servers...)."""
     out: dict[str, Any] = {}
-    for pid, table in tables.items():
-        if isinstance(table, Mapping):
-            table = {k: v for k, v in table.items() if k != "experimental_bearer_token"}
-            if isinstance(table.get("http_headers"), Mapping):
-                table["http_headers"] = dict.fromkeys(table["http_headers"], MASK)
-        out[pid] = table
-    return out
-
-
-def _sanitize(layer: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(layer)
-    if "model_providers" in out:
-        out["model_providers"] = _sanitize_providers(out["model_providers"])
+    for key, value in table.items():
+        if key in _DROPPED:
+            continue
+        if key in _SECRET_MAPS and isinstance(value, Mapping):
+            out[key] = dict.fromkeys(value, MASK)
+        elif isinstance(value, Mapping):
+            out[key] = _sanitize(value)
+        elif _SECRET_KEY.search(key) and isinstance(value, str):
+            out[key] = MASK
+        else:
+            out[key] = value
     return out
 
 
@@ -92,7 +97,7 @@ def _provider_view(info: ProviderInfo) -> dict[str, Any]:
     # Names of environment variables are fine to show; their values are never read here.
     return {
         "name": info.name, "base_url": info.base_url, "env_key": info.env_key, "wire_api": info.wire_api,
-        "query_params": dict(info.query_params) or None, "http_headers": dict.fromkeys(info.http_headers, MASK),
+        "query_params": dict.fromkeys(info.query_params, MASK) or None, "http_headers": dict.fromkeys(info.http_headers, MASK),
         "env_http_headers": dict(info.env_http_headers), "request_max_retries": info.request_max_retries,
         "stream_max_retries": info.stream_max_retries, "stream_idle_timeout_ms": info.stream_idle_timeout_ms,
         "requires_openai_auth": info.requires_openai_auth, "request_compression": info.request_compression,

@@ -127,7 +127,17 @@ async def test_config_read_never_contains_a_secret(tmp_path: Path) -> None:
         'name = "Gateway"\nbase_url = "http://127.0.0.1:9/v1"\nenv_key = "GW_API_KEY"\n'
         'experimental_bearer_token = "sk-sentinel-bearer"\n'
         'http_headers = { Authorization = "Bearer sk-sentinel-literal" }\n'
-        'env_http_headers = { X-Org = "GW_ORG" }\n',
+        'env_http_headers = { X-Org = "GW_ORG" }\n'
+        'query_params = { api-key = "sk-sentinel-query" }\n'
+        "[mcp_servers.docs]\n"
+        'url = "https://mcp.example/docs"\nbearer_token = "sk-sentinel-mcp"\n'
+        'http_headers = { X-Key = "sk-sentinel-mcphdr" }\n'
+        "[mcp_servers.local]\n"
+        'command = "docs-server"\nenv = { DOCS_TOKEN = "sk-sentinel-mcpenv" }\n'
+        "[profiles.work]\n"
+        'model = "gpt-5.1-codex"\n'
+        "[profiles.work.model_providers.y]\n"
+        'name = "Y"\nexperimental_bearer_token = "sk-sentinel-profile"\napi_key = "sk-sentinel-profkey"\n',
         encoding="utf-8",
     )
     env = {"OPENAI_API_KEY": "sk-sentinel-123", "GW_API_KEY": "sk-sentinel-gw", "GW_ORG": "sk-sentinel-org"}
