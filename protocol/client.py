@@ -33,6 +33,7 @@ ServerRequestHandler = Callable[[Message], Awaitable[Any]]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(dict[str, Any])
+_CLOSED = {"code": 0, "message": "connection closed"}
 
 
 class RpcFailure(Exception):
@@ -138,7 +139,10 @@ class AppServerClient:
     # -- requests ------------------------------------------------------------------------------------------
 
     async def request(self, method: str, params: Any = None, *, timeout: float | None = 30) -> Message:
-        """Send a request and return its ``result``; raises :class:`RpcFailure` on an error reply."""
+        """Send a request and return its ``result``; raises :class:`RpcFailure` on an error reply, and when the
+        connection is closed (before, or while waiting)."""
+        if self.closed.is_set():
+            raise RpcFailure(method, _CLOSED)
         self._next_id += 1
         rid = self._next_id
         done = anyio.Event()
@@ -146,13 +150,13 @@ class AppServerClient:
         self._waiters[rid] = (method, done, box)
         message: Message = {"id": rid, "method": method, "params": {} if params is None else params}
         try:
-            await self._send(_encoder.encode(message) + b"\n")
+            await self._send_line(method, message)
             with anyio.fail_after(timeout):
                 await done.wait()
         finally:
             self._waiters.pop(rid, None)
         if not box:
-            raise RpcFailure(method, {"code": 0, "message": "connection closed"})
+            raise RpcFailure(method, _CLOSED)
         reply = box[0]
         if "error" in reply:
             raise RpcFailure(method, reply["error"])
@@ -162,7 +166,13 @@ class AppServerClient:
         message: Message = {"method": method}
         if params is not None:
             message["params"] = params
-        await self._send(_encoder.encode(message) + b"\n")
+        await self._send_line(method, message)
+
+    async def _send_line(self, method: str, message: Message) -> None:
+        try:
+            await self._send(_encoder.encode(message) + b"\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise RpcFailure(method, _CLOSED) from exc
 
     async def send_raw(self, data: bytes) -> None:
         await self._send(data)
@@ -201,19 +211,28 @@ class AppServerClient:
                     if message["method"] == method and (where is None or where(message["params"])):
                         self._global.remove(message)
                         return message["params"]
+                if self.closed.is_set():  # nothing buffered matches, and nothing more can come
+                    raise RpcFailure(method, _CLOSED)
                 self._global_changed = anyio.Event()  # also set when the connection closes
                 await self._global_changed.wait()
-                if self.closed.is_set() and not self._global:
-                    raise RpcFailure(method, {"code": 0, "message": "connection closed"})
 
     # -- reading -------------------------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
         try:
             async for frame in self._frames:
-                message = _decoder.decode(frame)
+                try:
+                    message = _decoder.decode(frame)
+                except msgspec.DecodeError:
+                    message = None
+                if not isinstance(message, dict):  # a server bug; one bad line must not take the client down
+                    logger.warning("skipping a line from the server that is not a JSON object: %r", frame[:200])
+                    continue
                 if self.on_message is not None:
-                    self.on_message(message)
+                    try:
+                        self.on_message(message)
+                    except Exception:
+                        logger.exception("on_message callback failed; the client goes on reading")
                 if "method" in message and "id" in message:
                     # A slow handler (a person deciding) must not stall the reader.
                     assert self._tg is not None
@@ -246,12 +265,18 @@ class AppServerClient:
         buffer.changed.set()
 
     async def _answer(self, message: Message) -> None:
-        handler = self.handlers.get(message["method"])
+        method, rid = message["method"], message["id"]
+        handler = self.handlers.get(method)
+        if handler is None:  # an empty result would be an invalid answer to most server requests
+            line = _encoder.encode({"id": rid, "error": {"code": -32601, "message": f"no handler for {method}"}})
+        else:
+            try:
+                line = _encoder.encode({"id": rid, "result": await handler(message)})
+            except Exception as exc:  # a handler bug (or a result that cannot be encoded) becomes an error reply
+                logger.exception("server request handler for %s failed", method)
+                line = _encoder.encode({"id": rid, "error": {"code": -32603, "message": str(exc)}})
         try:
-            result = await handler(message) if handler is not None else {}
-            reply: Message = {"id": message["id"], "result": result}
-        except Exception as exc:  # a handler bug becomes an error reply, not a dead client
-            logger.exception("server request handler for %s failed", message["method"])
-            reply = {"id": message["id"], "error": {"code": -32603, "message": str(exc)}}
-        await self._send(_encoder.encode(reply) + b"\n")
+            await self._send(line + b"\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            logger.debug("the server went away before the answer to %s", method)
 
