@@ -123,11 +123,15 @@ async def _settle(app: App) -> None:
 
 async def _watch_signals(apps: list[App], scope: anyio.CancelScope) -> None:
     """The first SIGTERM/SIGINT shuts down like stdin EOF (turns end interrupted and persisted); a second forces."""
+    stopping: list[App] = []
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             if not apps:
+                for app in stopping:  # the second signal forces: endings still sending are cut at once
+                    app.sessions.registry.cut_endings()
                 scope.cancel()
                 return
+            stopping.extend(apps)
             logger.warning("received %s; shutting down", signal.Signals(signum).name)
             for conn in apps[0].connections:
                 conn.stop_reading()

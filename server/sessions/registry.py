@@ -81,6 +81,14 @@ class SessionRegistry:
             if self._sessions.get(session.thread_id) is session:
                 del self._sessions[session.thread_id]
 
+    def cut_endings(self) -> None:
+        """Cancel every turn ending still under way. Each has written its turn before showing it, so what is cut
+        is only frames to a client that is not reading them (it would hold the process forever otherwise)."""
+        for session in list(self._sessions.values()):
+            turn = session.active
+            if turn is not None and turn.finish_scope is not None:
+                turn.finish_scope.cancel()
+
     async def shutdown(self, *, grace: float = 2.0) -> None:
         """Stop every actor: active turns end as interrupted and are persisted, bounded by ``grace``."""
         self._closing = True
@@ -89,5 +97,6 @@ class SessionRegistry:
             async with anyio.create_task_group() as tg:
                 for session in list(self._sessions.values()):
                     tg.start_soon(session.stop)
+        self.cut_endings()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()

@@ -103,6 +103,11 @@ class ActiveTurn:
     """What each open item has shown so far, so an item cut short completes with exactly what was seen."""
     service_tier: str | None = None
     """``serviceTierForTurn``: this turn only, over the thread's sticky tier."""
+    finish_scope: anyio.CancelScope | None = None
+    """The shielded ending, once it runs: shutdown cancels it when its grace is over (a client that stopped
+    reading would otherwise hold the ending, and the process, forever)."""
+    held: list[tuple[str, Any]] | None = None
+    """Item notifications waiting for the ending's write (None: they go out at once)."""
 
     @property
     def thread_id(self) -> str:
@@ -126,10 +131,16 @@ class ActiveTurn:
 
     # -- items and history ---------------------------------------------------------------------------------
 
+    async def _emit_item(self, method: str, params: Any) -> None:
+        if self.held is not None:
+            self.held.append((method, params))
+        else:
+            await self.session.emit(method, params)
+
     async def item_started(self, item: ThreadItem) -> None:
         started = now_ms()
         self.open_items[item.id] = (item, started)
-        await self.session.emit(N.ITEM_STARTED, ItemStartedNotification(
+        await self._emit_item(N.ITEM_STARTED, ItemStartedNotification(
             thread_id=self.thread_id, turn_id=self.turn_id, item=item, started_at_ms=started))
 
     async def item_completed(self, item: ThreadItem) -> None:
@@ -137,7 +148,7 @@ class ActiveTurn:
         self.streamed.pop(item.id, None)
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
-        await self.session.emit(N.ITEM_COMPLETED, ItemCompletedNotification(
+        await self._emit_item(N.ITEM_COMPLETED, ItemCompletedNotification(
             thread_id=self.thread_id, turn_id=self.turn_id, item=item, completed_at_ms=completed))
 
     def forget_open(self, item_id: str) -> None:
@@ -236,12 +247,16 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         turn.accepting_input = False  # no await since the body stopped: a turn/start from now on waits for us
         if turn.failure is not None and status != "completed":
             status, error = "failed", turn.failure
-        with anyio.CancelScope(shield=True):
+        turn.finish_scope = anyio.CancelScope(shield=True)
+        with turn.finish_scope:
             await _finish(turn, status, error)
 
 
 async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None) -> None:
     session = turn.session
+    # What the ending shows is written first and shown after: a client that has stopped reading must not keep
+    # the turn's last items (the text it already streamed) out of the store.
+    turn.held = []
     try:
         await turn.take_pending_inputs()  # accepted, never sent (an interrupt, a failure): kept, not dropped
         for item, _ in list(turn.open_items.values()):
@@ -264,10 +279,16 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
         except Exception:
             logger.exception("thread %s turn %s: final write failed", turn.thread_id, turn.turn_id)
     finally:
-        session.active = None
-        turn.done.set()
-        for reply, answered in turn.interrupt_waiters:
-            reply.set(None)
+        try:
+            held, turn.held = turn.held or [], None
+            for method, params in held:
+                await session.emit(method, params)
+        finally:
+            session.active = None  # before any await that a shutdown may cut short
+            turn.done.set()
+            for reply, _ in turn.interrupt_waiters:
+                reply.set(None)
+        for _, answered in turn.interrupt_waiters:
             with anyio.move_on_after(2):
                 await answered.wait()  # the turn/interrupt response goes out before turn/completed
         if status == "failed" and error is not None:

@@ -95,3 +95,24 @@ async def test_stdin_eof_mid_turn_ends_the_turn_persists_it_and_exits_cleanly(tm
             await fresh.client.request("thread/resume", {"threadId": thread_id})
             body = await assert_serves_next_turn(fresh.client, sim, thread_id)
             assert body["input"][0]["content"][0]["text"] == "go"
+
+
+async def test_stdin_eof_while_the_client_has_stopped_reading_still_exits_and_keeps_what_streamed(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text.words(20_000)]))  # far more than the pipe and the outbox hold
+        async with spawn_daemon(home, sim.base_url, stderr=tmp_path / "stderr.log") as daemon:
+            thread_id = await new_thread(daemon.client)
+            started = await daemon.client.request("turn/start", {"threadId": thread_id, "input": text_input("go")})
+            daemon.pause_reading()
+            await anyio.sleep(SLOW_READER_PAUSE)  # the fault: stdout backs up while the turn streams
+            await daemon.close_stdin()
+            with anyio.fail_after(15):  # bounded by the shutdown grace, not by the client
+                await daemon.process.wait()
+        async with spawn_daemon(home, sim.base_url, stderr=tmp_path / "stderr2.log") as fresh:
+            (turn,) = await read_turns(fresh.client, thread_id)
+    assert turn["id"] == started["turn"]["id"] and turn["status"] == "interrupted"
+    kinds = [item["type"] for item in turn["items"]]
+    assert kinds == ["userMessage", "agentMessage"]  # the text it had streamed was written before being shown
+    assert turn["items"][1]["text"]
