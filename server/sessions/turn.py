@@ -254,6 +254,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
 
 async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None) -> None:
     session = turn.session
+    final: Turn | None = None
     # What the ending shows is written first and shown after: a client that has stopped reading must not keep
     # the turn's last items (the text it already streamed) out of the store.
     turn.held = []
@@ -272,7 +273,7 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             turn.unsaved_history.extend(entry for entry in session.history
                                         if entry.get("type") == "function_call_output"
                                         and entry.get("call_id") in unpaired)
-        final = turn.turn_struct(status, error, completed=now_s())
+        final = turn.turn_struct(status, error, completed=now_s())  # what is stored is what turn/completed says
         try:
             with anyio.move_on_after(10):
                 await session.persist(turn.batch(status, final))
@@ -299,5 +300,5 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
         else:
             await session.set_status(IDLE)
         await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(
-            thread_id=turn.thread_id, turn=turn.turn_struct(status, error, completed=now_s())))
+            thread_id=turn.thread_id, turn=final or turn.turn_struct(status, error, completed=now_s())))
         session.maybe_schedule_unload()

@@ -33,6 +33,10 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
             assert deltas == message["text"] == "Hello there, friend."
             usage = [e for e in events if e["method"] == "thread/tokenUsage/updated"][-1]["params"]["tokenUsage"]
             assert usage["last"]["totalTokens"] == 62
+            read = await h.client.request("thread/read", {"threadId": thread["id"], "includeTurns": True})
+            stored = read["thread"]["turns"][0]
+            timing = ("startedAt", "completedAt", "durationMs")
+            assert [stored[k] for k in timing] == [turn[k] for k in timing]  # history says what the live end said
         request = sim.requests[-1].body
         assert request["stream"] is True and request["store"] is False
         assert request["prompt_cache_key"] == thread["id"]
