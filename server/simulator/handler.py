@@ -211,15 +211,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         sent = 0
         try:
             for event in stream.events():
-                if reply.cut_after is not None and sent >= reply.cut_after:
-                    self._flush(buffer)
-                    self._cut()
+                if self._fault(reply, sent, buffer):
                     return
-                if reply.stall_after is not None and sent == reply.stall_after:
-                    self._flush(buffer)
-                    self.sim._stall(reply.gate, reply.stall_seconds)
-                if reply.malformed_after is not None and sent == reply.malformed_after:
-                    _chunk(buffer, b'data: {"type": "response.output_text.delta", "delta": \n\n')
                 _chunk(buffer, b"event: " + event["type"].encode() + b"\ndata: " + _encoder.encode(event) + b"\n\n")
                 sent += 1
                 if reply.event_delay:
@@ -227,11 +220,26 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     time.sleep(reply.event_delay)  # pacing the stream is the simulator's job, not a test wait
                 elif len(buffer) >= _FLUSH_BYTES:
                     self._flush(buffer)
+            if self._fault(reply, sent, buffer):  # a fault placed after the last event: before the body's end
+                return
             buffer += b"0\r\n\r\n"
             self._flush(buffer)
         except OSError:
             # The client went away (interrupt, idle timeout): nothing to answer, just drop the connection.
             self.close_connection = True
+
+    def _fault(self, reply: Reply, sent: int, buffer: bytearray) -> bool:
+        """Play the reply's fault due after `sent` events; True when the stream was cut (nothing more to send)."""
+        if reply.cut_after is not None and sent >= reply.cut_after:
+            self._flush(buffer)
+            self._cut()
+            return True
+        if reply.stall_after is not None and sent == reply.stall_after:
+            self._flush(buffer)
+            self.sim._stall(reply.gate, reply.stall_seconds)
+        if reply.malformed_after is not None and sent == reply.malformed_after:
+            _chunk(buffer, b'data: {"type": "response.output_text.delta", "delta": \n\n')
+        return False
 
     def _flush(self, buffer: bytearray) -> None:
         if buffer:

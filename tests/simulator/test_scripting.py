@@ -59,6 +59,13 @@ def test_a_cut_stream_closes_the_connection_mid_body(sim: Simulator, http: httpx
         http.post(sim.base_url + "/responses", json={"input": []})
 
 
+def test_a_cut_after_the_last_event_still_cuts_before_the_body_ends(sim: Simulator, http: httpx.Client) -> None:
+    total = len(post_stream(http, sim, {"input": user("hi")}))
+    sim.enqueue(Reply(cut_after=total))  # every event, response.completed included, then no terminating chunk
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(sim.base_url + "/responses", json={"input": user("hi")})
+
+
 def test_a_malformed_message_is_inserted_without_a_sequence_number(sim: Simulator, http: httpx.Client) -> None:
     sim.enqueue(Reply.text("ok", malformed_after=2))
     text = http.post(sim.base_url + "/responses", json={"input": []}).text
