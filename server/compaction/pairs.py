@@ -13,7 +13,7 @@ from typing import Any
 
 from server.compaction.items import CALL_OUTPUT_TYPES, Item, call_id, is_tool_call, is_tool_output
 
-__all__ = ["ABORTED_OUTPUT", "detach_unreasoned_calls", "ensure_call_output_pairs", "unpaired_call_ids"]
+__all__ = ["ABORTED_OUTPUT", "aborted_outputs", "detach_unreasoned_calls", "ensure_call_output_pairs", "unpaired_call_ids"]
 
 # What a call whose output never arrived (interrupted turn, cut history) is answered with.
 ABORTED_OUTPUT = "aborted"
@@ -61,6 +61,13 @@ def ensure_call_output_pairs(items: Sequence[Mapping[str, Any]]) -> list[Item]:
             pending.append(_synthetic_output(item))
     result.extend(pending)
     return result
+
+
+def aborted_outputs(items: Sequence[Mapping[str, Any]]) -> list[Item]:
+    """An `"aborted"` output for every call in `items` that nothing after it answers, in call order: appended
+    to `items`, they pair every call while keeping what was already there (and stored) untouched."""
+    unpaired = unpaired_call_ids(items)
+    return [_synthetic_output(item) for item in items if is_tool_call(item) and call_id(item) in unpaired]
 
 
 def unpaired_call_ids(items: Iterable[Mapping[str, Any]]) -> set[str]:

@@ -32,6 +32,7 @@ from protocol._generated.types import (
     TurnsPage,
 )
 
+from ..compaction import ensure_call_output_pairs
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..models import DEFAULT_MODEL
@@ -196,7 +197,8 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            history = [msgspec.json.decode(entry) for entry in await sessions.store.load_history(source_id)]
+            # As a load does: a call the source never answered gets its "aborted" output, or the API refuses it.
+            history = ensure_call_output_pairs([msgspec.json.decode(e) for e in await sessions.store.load_history(source_id)])
         else:
             record = await sessions.store.fork(source_id, record, last_turn)
             if active_turn is not None and last_turn is None:

@@ -40,8 +40,7 @@ from protocol._generated.types import (
     UserMessageThreadItem,
 )
 
-from ..compaction import ensure_call_output_pairs
-from ..compaction.pairs import unpaired_call_ids
+from ..compaction.pairs import aborted_outputs
 from ..ids import now_ms, now_s, uuid7
 from ..store import WriteBatch
 from .convert import input_message, preview_of
@@ -259,6 +258,10 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
     # the turn's last items (the text it already streamed) out of the store.
     turn.held = []
     try:
+        if session.history is not None and (aborted := aborted_outputs(session.history)):
+            # A call the turn never answered (interrupt, failure) gets its "aborted" output, appended: the API
+            # refuses unpaired calls, and history that only grows keeps one order in memory and in the store.
+            turn.append_history(aborted)
         await turn.take_pending_inputs()  # accepted, never sent (an interrupt, a failure): kept, not dropped
         for item, _ in list(turn.open_items.values()):
             closed = turn.closing_version(item)  # what an interrupt or a failure left half-shown
@@ -266,13 +269,6 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
                 turn.forget_open(item.id)
             else:
                 await turn.item_completed(closed)
-        if session.history is not None and (unpaired := unpaired_call_ids(session.history)):
-            # A call the turn never answered (interrupt, failure) gets its "aborted" output: the API refuses
-            # unpaired calls. One pass over the history; the repair runs only when something is unpaired.
-            session.history[:] = ensure_call_output_pairs(session.history)
-            turn.unsaved_history.extend(entry for entry in session.history
-                                        if entry.get("type") == "function_call_output"
-                                        and entry.get("call_id") in unpaired)
         final = turn.turn_struct(status, error, completed=now_s())  # what is stored is what turn/completed says
         try:
             with anyio.move_on_after(10):

@@ -150,3 +150,66 @@ async def test_an_interrupt_while_the_turn_is_being_saved_writes_its_history_onc
             await h.client.request("thread/resume", {"threadId": thread_id})
             await h.client.run_turn({"threadId": thread_id, "input": _text("again")})
         assert _user_texts(sim.requests[-1].body) == ["hi", "again"]
+
+
+def _shape(body: dict[str, Any]) -> list[str]:
+    """The request's input as one word per entry: role and text for messages, type and call id for the rest."""
+    out = []
+    for entry in body["input"]:
+        if entry.get("type") == "message":
+            out.append(f"{entry['role']}:{entry['content'][0]['text']}")
+        else:
+            out.append(f"{entry['type']}:{entry.get('call_id')}:{entry.get('output', '')}")
+    return out
+
+
+LOOKUP = {"type": "function", "name": "lookup", "description": "Look a word up.",
+          "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+
+
+async def _pending_tool_call(h: Any, thread_id: str, asked: anyio.Event) -> str:
+    async def never(message: dict[str, Any]) -> Any:
+        asked.set()
+        await anyio.sleep_forever()
+
+    h.client.handlers["item/tool/call"] = never
+    turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+    with anyio.fail_after(10):
+        await asked.wait()
+    return turn_id
+
+
+async def test_an_interrupt_after_a_steer_during_a_tool_call_stores_the_history_in_the_order_it_ran(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.tool_call("lookup", '{"q": "x"}', call_id="call_0"), Reply.text("one"), Reply.text("two"))
+        overrides = sim_overrides(sim.base_url)
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"dynamicTools": [LOOKUP]}))["thread"]["id"]
+            turn_id = await _pending_tool_call(h, thread_id, anyio.Event())
+            await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
+                                                  "input": _text("STEER")})
+            await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+            _ = [e async for e in h.client.turn_events(turn_id)]
+            await h.client.run_turn({"threadId": thread_id, "input": _text("next")})
+        in_memory = _shape(sim.requests[-1].body)
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id})
+            await h.client.run_turn({"threadId": thread_id, "input": _text("after restart")})
+        from_store = _shape(sim.requests[-1].body)
+    assert in_memory == ["user:hi", "function_call:call_0:", "function_call_output:call_0:aborted", "user:STEER",
+                         "user:next"]
+    assert from_store[: len(in_memory)] == in_memory
+
+
+async def test_an_ephemeral_fork_of_a_thread_waiting_on_a_tool_answers_the_call_before_its_first_request(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.tool_call("lookup", '{"q": "x"}', call_id="call_0"), Reply.text("forked answer"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"dynamicTools": [LOOKUP]}))["thread"]["id"]
+            await _pending_tool_call(h, thread_id, anyio.Event())
+            fork = (await h.client.request("thread/fork", {"threadId": thread_id, "ephemeral": True}))["thread"]
+            await h.client.run_turn({"threadId": fork["id"], "input": _text("in the fork")})
+        assert _shape(sim.requests[-1].body)[:3] == ["user:hi", "function_call:call_0:",
+                                                    "function_call_output:call_0:aborted"]
