@@ -96,6 +96,10 @@ class MissingCredentials(UpstreamError):
     info = "unauthorized"
 
 
+_PARAMETER_CODES = ("unknown_parameter", "unsupported_parameter", "invalid_parameter")
+_REFUSED_WORDING = re.compile(r"unknown|unsupported|unrecognized|not (?:supported|permitted|allowed)", re.IGNORECASE)
+
+
 class HttpStatusError(UpstreamError):
     def __init__(
         self,
@@ -112,8 +116,15 @@ class HttpStatusError(UpstreamError):
         self.param = param
 
     def rejects_parameter(self, name: str) -> bool:
-        """Whether the server refused the request because of the body field `name` (e.g. context_management)."""
-        return self.status == 400 and self.param == name and self.code in ("unknown_parameter", "invalid_parameter")
+        """Whether the server refused the request because of the body field `name` (e.g. context_management).
+
+        OpenAI names the field in `param` with code unknown_/unsupported_/invalid_parameter; proxies and Azure
+        often leave `param` out and say it in the message ("Unrecognized request argument supplied: ...")."""
+        if self.status != 400:
+            return False
+        if self.param == name and self.code in _PARAMETER_CODES:
+            return True
+        return name in self.message and _REFUSED_WORDING.search(self.message) is not None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, message={self.message!r})"

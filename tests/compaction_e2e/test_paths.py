@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.compaction import COMPACT_PROMPT, SUMMARY_BRIDGE_PREFIX
-from server.simulator import Reply, Simulator
+from server.simulator import HttpError, Reply, Simulator
 from tests.harness import SIM_ENV, running_server
 
 from .support import config, input_texts, input_types, of, responses_bodies, run_compaction, text
@@ -135,3 +135,22 @@ async def test_a_missing_compact_endpoint_falls_back_to_local_once_and_for_all(t
                 modes += [a["mode"] for a in of(events, "thread/compaction/applied")]
         assert modes == ["local", "local"]
         assert [r.status for r in sim.requests_to("compact")] == [404]
+
+
+@pytest.mark.parametrize("refusal", [
+    HttpError.api_error(400, "Unsupported parameter: 'context_management'.", code="unsupported_parameter",
+                        param="context_management"),
+    HttpError.api_error(400, "Unrecognized request argument supplied: context_management", code=None, param=None),
+], ids=["unsupported_parameter", "only in the message"])
+async def test_other_wordings_of_a_refused_context_management_are_remembered_too(
+        tmp_path: Path, refusal: HttpError) -> None:
+    with Simulator() as sim:
+        sim.enqueue(refusal, Reply.text("answered without it"), Reply.text("and again"))
+        overrides = config(sim, inline=True, server_side=True)
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            for label in ("first turn", "second turn"):
+                turn, _ = await h.client.run_turn({"threadId": thread_id, "input": text(label, 300)})
+                assert turn["status"] == "completed"
+        assert [("context_management" in r.body, r.status) for r in sim.requests] == [(True, 400), (False, 200),
+                                                                                      (False, 200)]

@@ -53,9 +53,21 @@ def test_a_404_on_the_compact_endpoint_is_its_own_error() -> None:
     assert isinstance(http_status_error(404, b"", {}, now=0), e.BadRequest)
 
 
-def test_rejected_parameters_are_recognisable() -> None:
-    error = http_status_error(400, api_body("unknown_parameter", param="context_management"), {}, now=0)
+@pytest.mark.parametrize(("code", "message", "param"), [
+    ("unknown_parameter", "Unknown parameter: 'context_management'.", "context_management"),
+    ("unsupported_parameter", "Unsupported parameter: 'context_management'.", "context_management"),
+    (None, "Unrecognized request argument supplied: context_management", None),  # Azure, proxies: no param
+], ids=["unknown", "unsupported", "only in the message"])
+def test_rejected_parameters_are_recognisable(code: str | None, message: str, param: str | None) -> None:
+    error = http_status_error(400, api_body(code, message, param=param), {}, now=0)
     assert isinstance(error, e.HttpStatusError) and error.rejects_parameter("context_management")
+    assert not error.rejects_parameter("reasoning")
+
+
+def test_a_bad_request_about_something_else_is_not_a_rejected_parameter() -> None:
+    error = http_status_error(400, api_body("invalid_value", "context_management.compact_threshold is too small"),
+                              {}, now=0)
+    assert isinstance(error, e.HttpStatusError) and not error.rejects_parameter("context_management")
 
 
 def test_retry_after_header_wins_over_the_message_hint() -> None:
