@@ -15,7 +15,6 @@ import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
-    FunctionCallOutputThreadItem,
     ThreadTokenUsage,
     ThreadTokenUsageUpdatedNotification,
     TokenUsageBreakdown,
@@ -24,7 +23,6 @@ from protocol._generated.types import (
 )
 
 from ..compaction import ensure_call_output_pairs
-from ..ids import uuid7
 from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
 from .request import RequestPlan, build_request
@@ -32,7 +30,7 @@ from .sampling import sample
 from .schemas import SchemaUnusable, validation_errors
 from .services import TurnServices
 from .tools import run_tool_call
-from .turn import ActiveTurn, TurnFailed, turn_error
+from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
 
 __all__ = ["ensure_history", "record_usage", "regular_turn"]
 
@@ -79,19 +77,6 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
         output_schema=turn.output_schema, context_management=context_management)
 
 
-async def add_tool_output(turn: ActiveTurn, tool_output: TurnToolOutput) -> None:
-    """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
-    call_id = f"call_{uuid7().replace('-', '')}"
-    name = f"{tool_output.namespace}__{tool_output.name}" if tool_output.namespace else tool_output.name
-    output: Any = tool_output.output if isinstance(tool_output.output, str) else msgspec.to_builtins(tool_output.output)
-    item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
-                                        output=tool_output.output)
-    await turn.item_started(item)
-    await turn.item_completed(item)
-    turn.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
-                         {"type": "function_call_output", "call_id": call_id, "output": output}])
-
-
 async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
                        client_id: str | None, tool_output: TurnToolOutput | None = None) -> None:
     from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
@@ -99,10 +84,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     session = turn.session
     history = await ensure_history(turn)
     turn.turn_start_index = len(history)
-    if tool_output is not None:
-        await add_tool_output(turn, tool_output)
-    if inputs or tool_output is None:
-        await turn.add_user_input(list(inputs), client_id)
+    await turn.add_input(PendingInput(list(inputs), client_id, tool_output))
     await turn.flush()  # the user's input is durable before the first request: a crash cannot lose it
     while True:
         context_management = await before_request(turn, services)

@@ -37,7 +37,7 @@ from .reply import Reply
 from .schemas import schema_problem
 from .service import Sessions
 from .services import TurnServices
-from .turn import ActiveTurn, run_turn
+from .turn import ActiveTurn, PendingInput, run_turn
 
 __all__ = ["interrupt_turn", "not_steerable", "start_turn", "steer_turn"]
 
@@ -78,7 +78,7 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
             if active.kind != "regular":
                 raise not_steerable(active)
             _sticky(session, params)  # as Codex: the overrides still become the thread's settings
-            active.pending_inputs.append((list(params.input), client_id))
+            active.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
             return active, True
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
@@ -115,7 +115,7 @@ async def steer_turn(sessions: Sessions, params: TurnSteerParams) -> TurnSteerRe
             raise InvalidRequest(f"expected active turn id `{params.expected_turn_id}` but found `{active.turn_id}`")
         if active.kind != "regular":
             raise not_steerable(active)
-        active.pending_inputs.append((list(params.input), client_id))
+        active.pending_inputs.append(PendingInput(list(params.input), client_id))
         return active.turn_id
 
     return TurnSteerResponse(turn_id=await session.call(job))

@@ -26,6 +26,7 @@ from protocol._generated.types import (
     AgentMessageThreadItem,
     DynamicToolCallThreadItem,
     ErrorNotification,
+    FunctionCallOutputThreadItem,
     InputTextDynamicToolCallOutputContentItem,
     ItemCompletedNotification,
     ItemStartedNotification,
@@ -36,6 +37,7 @@ from protocol._generated.types import (
     TurnError,
     TurnStartedNotification,
     TurnStatus,
+    TurnToolOutput,
     UserInput,
     UserMessageThreadItem,
 )
@@ -77,6 +79,15 @@ class Shown:
     summary: dict[int, list[str]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PendingInput:
+    """Input steered or joined into a running turn, waiting for its next request."""
+
+    inputs: list[UserInput]
+    client_id: str | None = None
+    tool_output: TurnToolOutput | None = None
+
+
 @dataclass
 class ActiveTurn:
     session: ThreadSession
@@ -86,7 +97,7 @@ class ActiveTurn:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     response_sent: anyio.Event = field(default_factory=anyio.Event)
     done: anyio.Event = field(default_factory=anyio.Event)
-    pending_inputs: list[tuple[list[UserInput], str | None]] = field(default_factory=list)
+    pending_inputs: list[PendingInput] = field(default_factory=list)
     interrupt_waiters: list[tuple[Reply[None], anyio.Event]] = field(default_factory=list)
     started_at: int | None = None
     started_ms: int = 0
@@ -180,11 +191,30 @@ class ActiveTurn:
         if not session.record.preview:
             session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
 
+    async def add_tool_output(self, tool_output: TurnToolOutput) -> None:
+        """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
+        call_id = f"call_{uuid7().replace('-', '')}"
+        name = f"{tool_output.namespace}__{tool_output.name}" if tool_output.namespace else tool_output.name
+        output = tool_output.output if isinstance(tool_output.output, str) else msgspec.to_builtins(tool_output.output)
+        item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
+                                            output=tool_output.output)
+        await self.item_started(item)
+        await self.item_completed(item)
+        self.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
+                             {"type": "function_call_output", "call_id": call_id, "output": output}])
+
+    async def add_input(self, given: PendingInput) -> None:
+        """A turn/start's (or a steer's) input: its tool output, then its message (none for a bare tool output)."""
+        if given.tool_output is not None:
+            await self.add_tool_output(given.tool_output)
+        if given.inputs or given.tool_output is None:
+            await self.add_user_input(given.inputs, given.client_id)
+
     async def take_pending_inputs(self) -> bool:
         """Add what was steered or joined since the last call; whether there was any."""
         taken, self.pending_inputs = self.pending_inputs, []
-        for inputs, client_id in taken:
-            await self.add_user_input(inputs, client_id)
+        for given in taken:
+            await self.add_input(given)
         return bool(taken)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:

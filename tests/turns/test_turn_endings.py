@@ -213,3 +213,23 @@ async def test_an_ephemeral_fork_of_a_thread_waiting_on_a_tool_answers_the_call_
             await h.client.run_turn({"threadId": fork["id"], "input": _text("in the fork")})
         assert _shape(sim.requests[-1].body)[:3] == ["user:hi", "function_call:call_0:",
                                                     "function_call_output:call_0:aborted"]
+
+
+async def test_a_joining_turn_start_with_a_tool_output_delivers_it_and_adds_no_empty_message(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two", 2)], stall_after=2, gate=gate), Reply.text("seen the results"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            joined = await h.client.request("turn/start", {"threadId": thread_id, "input": [],
+                                                           "toolOutput": {"name": "ci", "output": "3 tests failed"}})
+            assert joined["turn"]["id"] == turn_id
+            gate.release()
+            events = [e async for e in h.client.turn_events(turn_id)]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+        follow_up = _shape(sim.requests[-1].body)
+    assert follow_up[:2] == ["user:hi", "assistant:one two"]
+    assert [word.split(":")[0] for word in follow_up[2:]] == ["function_call", "function_call_output"]  # no user:
+    assert follow_up[-1].endswith(":3 tests failed")
