@@ -62,7 +62,7 @@ def register(router: Router, app: App) -> None:
         return await browse.list_threads(app.sessions, params)
 
     async def read(ctx: RequestContext, params: ThreadReadParams) -> ThreadReadResponse:
-        return await browse.read_thread(app.sessions, params)
+        return await browse.read_thread(app.sessions, params, ctx.connection)
 
     async def loaded(ctx: RequestContext, params: ThreadLoadedListParams) -> ThreadLoadedListResponse:
         return await browse.list_loaded(app.sessions, params)

@@ -11,7 +11,9 @@ from typing import Any
 
 from msgspec import UNSET
 
+from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
+    DeprecationNoticeNotification,
     ThreadItemsListAnchor,
     ThreadItemsListParams,
     ThreadItemsListResponse,
@@ -30,6 +32,7 @@ from protocol._generated.types import (
 from ..errors import InvalidParams, InvalidRequest
 from ..store import ThreadQuery
 from .params import opt
+from .peer import ClientPeer
 from .service import Sessions
 from .views import NOT_LOADED, item_entry, thread_view, turn_view
 
@@ -79,7 +82,16 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
     return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 
-async def read_thread(sessions: Sessions, params: ThreadReadParams) -> ThreadReadResponse:
+_INCLUDE_TURNS_NOTICE = DeprecationNoticeNotification(
+    summary="thread/read includeTurns is deprecated: page through thread/turns/list instead.",
+    details="includeTurns returns every turn of the thread with all its items in one answer, which grows without "
+            "bound on a long thread; thread/turns/list returns them a page at a time.")
+
+
+async def read_thread(
+    sessions: Sessions, params: ThreadReadParams, peer: ClientPeer | None = None
+) -> ThreadReadResponse:
+    """`thread/read`; with `includeTurns`, `peer` first gets a `deprecationNotice`, as Codex sends one."""
     missing = "thread not loaded: {id}"
     thread_id = sessions.check_id(params.thread_id)
     session = sessions.loaded(thread_id)
@@ -93,6 +105,8 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams) -> ThreadRea
     if params.include_turns:
         with sessions.errors(missing):
             turns = await all_turns(sessions, thread_id)
+        if peer is not None:
+            await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
     status = session.status if session is not None else NOT_LOADED
     return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns))
 

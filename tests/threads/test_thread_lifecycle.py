@@ -61,6 +61,19 @@ async def test_thread_read_of_a_stored_thread_that_is_not_loaded_says_not_loaded
         assert read["thread"]["status"] == {"type": "notLoaded"} and read["thread"]["turns"] == []
 
 
+async def test_thread_read_with_turns_sends_a_deprecation_notice_first_and_without_turns_none(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        await h.client.next_global("thread/started")
+        order: list[str] = []
+        h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
+        await h.client.request("thread/read", {"threadId": thread_id})
+        await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+        assert order == ["response", "deprecationNotice", "response"]
+        notice = await h.client.next_global("deprecationNotice")
+        assert "thread/turns/list" in notice["summary"]
+
+
 async def test_unknown_and_malformed_thread_ids_get_codex_wording(tmp_path: Path) -> None:
     unknown = "0198c6a0-0000-7000-8000-000000000000"
     async with running_server(tmp_path) as h:
