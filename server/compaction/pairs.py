@@ -13,7 +13,13 @@ from typing import Any
 
 from server.compaction.items import CALL_OUTPUT_TYPES, Item, call_id, is_tool_call, is_tool_output
 
-__all__ = ["ABORTED_OUTPUT", "aborted_outputs", "detach_unreasoned_calls", "ensure_call_output_pairs", "unpaired_call_ids"]
+__all__ = [
+    "ABORTED_OUTPUT",
+    "aborted_outputs",
+    "detach_unreasoned_calls",
+    "ensure_call_output_pairs",
+    "unpaired_call_ids",
+]
 
 # What a call whose output never arrived (interrupted turn, cut history) is answered with.
 ABORTED_OUTPUT = "aborted"

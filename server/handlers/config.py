@@ -97,7 +97,8 @@ def _provider_view(info: ProviderInfo) -> dict[str, Any]:
     # Names of environment variables are fine to show; their values are never read here.
     return {
         "name": info.name, "base_url": info.base_url, "env_key": info.env_key, "wire_api": info.wire_api,
-        "query_params": dict.fromkeys(info.query_params, MASK) or None, "http_headers": dict.fromkeys(info.http_headers, MASK),
+        "query_params": dict.fromkeys(info.query_params, MASK) or None,
+        "http_headers": dict.fromkeys(info.http_headers, MASK),
         "env_http_headers": dict(info.env_http_headers), "request_max_retries": info.request_max_retries,
         "stream_max_retries": info.stream_max_retries, "stream_idle_timeout_ms": info.stream_idle_timeout_ms,
         "requires_openai_auth": info.requires_openai_auth, "request_compression": info.request_compression,

@@ -88,9 +88,7 @@ _INCLUDE_TURNS_NOTICE = DeprecationNoticeNotification(
             "bound on a long thread; thread/turns/list returns them a page at a time.")
 
 
-async def read_thread(
-    sessions: Sessions, params: ThreadReadParams, peer: ClientPeer | None = None
-) -> ThreadReadResponse:
+async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: ClientPeer) -> ThreadReadResponse:
     """`thread/read`; with `includeTurns`, `peer` first gets a `deprecationNotice`, as Codex sends one."""
     missing = "thread not loaded: {id}"
     thread_id = sessions.check_id(params.thread_id)
@@ -105,8 +103,7 @@ async def read_thread(
     if params.include_turns:
         with sessions.errors(missing):
             turns = await all_turns(sessions, thread_id)
-        if peer is not None:
-            await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
+        await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
     status = session.status if session is not None else NOT_LOADED
     return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns))
 

@@ -32,13 +32,13 @@ from protocol._generated.types import (
     TurnsPage,
 )
 
-from ..compaction import ensure_call_output_pairs
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..models import DEFAULT_MODEL
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
 from .browse import all_turns, list_turns
+from .loop import model_history
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .params import opt
 from .peer import ClientPeer
@@ -197,8 +197,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            # As a load does: a call the source never answered gets its "aborted" output, or the API refuses it.
-            history = ensure_call_output_pairs([msgspec.json.decode(e) for e in await sessions.store.load_history(source_id)])
+            history = model_history(await sessions.store.load_history(source_id))  # as a load does
         else:
             record = await sessions.store.fork(source_id, record, last_turn)
             if active_turn is not None and last_turn is None:

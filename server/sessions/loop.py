@@ -32,16 +32,22 @@ from .services import TurnServices
 from .tools import run_tool_call
 from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
 
-__all__ = ["ensure_history", "record_usage", "regular_turn"]
+__all__ = ["ensure_history", "model_history", "record_usage", "regular_turn"]
+
+
+def model_history(entries: Sequence[bytes]) -> list[dict[str, Any]]:
+    """Stored history entries as the model is sent them: decoded, and every call paired with an output.
+
+    A daemon killed while a tool call was pending stored the call without its output; the API refuses unpaired
+    calls, so they get their "aborted" output here (in memory; the next turn persists on top)."""
+    return ensure_call_output_pairs([msgspec.json.decode(entry) for entry in entries])
 
 
 async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     session = turn.session
     if session.history is None:
         entries = [] if session.ephemeral else await session.deps.store.load_history(session.thread_id)
-        # A daemon killed while a tool call was pending stored the call without its output; the API refuses
-        # unpaired calls, so they get their "aborted" output here (in memory; the next turn persists on top).
-        session.history = ensure_call_output_pairs([msgspec.json.decode(entry) for entry in entries])
+        session.history = model_history(entries)
     return session.history
 
 

@@ -229,11 +229,10 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
         except (StreamError, ResponseFailed) as exc:
             # A broken stream, or a response.failed the server marks as worth retrying (server_error, overload,
             # "try again in"): none of the attempt's output reaches the model's history, the same request goes again.
+            await attempt.abandon()
             delay = exc.retry_after if exc.retry_after is not None else backoff_delay(failures + 1, random.random)
             if not exc.retryable or failures >= limit or delay > MAX_SERVER_DELAY:
-                await attempt.abandon()
                 raise TurnFailed(upstream_turn_error(exc)) from exc
-            await attempt.abandon()
             failures += 1
             await _announce_retry(turn, exc, failures, limit)
             await anyio.sleep(delay)

@@ -210,12 +210,11 @@ class ActiveTurn:
         if given.inputs or given.tool_output is None:
             await self.add_user_input(given.inputs, given.client_id)
 
-    async def take_pending_inputs(self) -> bool:
-        """Add what was steered or joined since the last call; whether there was any."""
+    async def take_pending_inputs(self) -> None:
+        """Add what was steered or joined since the last call."""
         taken, self.pending_inputs = self.pending_inputs, []
         for given in taken:
             await self.add_input(given)
-        return bool(taken)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
         history = self.session.history
