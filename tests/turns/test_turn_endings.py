@@ -30,19 +30,25 @@ def _item_texts(turn: dict[str, Any]) -> list[str]:
     return [i["content"][0]["text"] for i in turn["items"] if i["type"] == "userMessage"]
 
 
+async def _stalled_turn(h: Any, gate: Gate) -> tuple[str, str]:
+    """A new thread whose first turn ("hi") is held mid-stream at `gate`: (thread id, turn id)."""
+    thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+    assert await gate.wait_reached_async(10)
+    return thread_id, turn_id
+
+
 async def test_a_turn_start_right_behind_an_interrupt_starts_the_next_turn_and_loses_nothing(tmp_path: Path) -> None:
     gate = Gate()
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("one two three", 3)], stall_after=3, gate=gate), Reply.text("fresh start"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            first = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]
-            assert await gate.wait_reached_async(10)
+            thread_id, first_id = await _stalled_turn(h, gate)
             answers: dict[str, Any] = {}
 
             async def interrupt() -> None:
                 answers["interrupt"] = await h.client.request(
-                    "turn/interrupt", {"threadId": thread_id, "turnId": first["id"]}, timeout=10)
+                    "turn/interrupt", {"threadId": thread_id, "turnId": first_id}, timeout=10)
 
             with anyio.fail_after(20):
                 async with anyio.create_task_group() as tg:
@@ -51,8 +57,8 @@ async def test_a_turn_start_right_behind_an_interrupt_starts_the_next_turn_and_l
                     started = await h.client.request("turn/start", {"threadId": thread_id, "input": _text("NEW")})
                 gate.release()
                 second = started["turn"]
-                assert answers["interrupt"] == {} and second["id"] != first["id"]
-                ends = [[e async for e in h.client.turn_events(t["id"])][-1] for t in (first, second)]
+                assert answers["interrupt"] == {} and second["id"] != first_id
+                ends = [[e async for e in h.client.turn_events(t)][-1] for t in (first_id, second["id"])]
             assert [e["params"]["turn"]["status"] for e in ends] == ["interrupted", "completed"]
             read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
             assert [_item_texts(t) for t in read["thread"]["turns"]] == [["hi"], ["NEW"]]
@@ -64,9 +70,7 @@ async def test_input_steered_into_a_turn_that_is_then_interrupted_is_kept_for_th
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("one two three", 3)], stall_after=3, gate=gate), Reply.text("both seen"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
-            assert await gate.wait_reached_async(10)
+            thread_id, turn_id = await _stalled_turn(h, gate)
             await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
                                                   "input": _text("also this")})
             assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}) == {}
@@ -109,9 +113,7 @@ async def test_a_joining_turn_start_still_sets_the_threads_model_for_later_turns
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("one two", 2)], stall_after=2, gate=gate), Reply.text("ok"), Reply.text("ok"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
-            assert await gate.wait_reached_async(10)
+            thread_id, turn_id = await _stalled_turn(h, gate)
             joined = await h.client.request("turn/start", {"threadId": thread_id, "input": _text("more"),
                                                            "model": "gpt-5.1-codex-mini"})
             assert joined["turn"]["id"] == turn_id
@@ -221,9 +223,7 @@ async def test_a_joining_turn_start_with_a_tool_output_delivers_it_and_adds_no_e
     with Simulator() as sim:
         sim.enqueue(Reply(output=[Text("one two", 2)], stall_after=2, gate=gate), Reply.text("seen the results"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
-            assert await gate.wait_reached_async(10)
+            thread_id, turn_id = await _stalled_turn(h, gate)
             joined = await h.client.request("turn/start", {"threadId": thread_id, "input": [],
                                                            "toolOutput": {"name": "ci", "output": "3 tests failed"}})
             assert joined["turn"]["id"] == turn_id

@@ -63,21 +63,28 @@ async def drain(client: ResponsesClient) -> list[Any]:
             return [event async for event in events]
 
 
-async def test_connection_failures_are_retried_then_reported_as_exhausted() -> None:
-    calls = 0
+class Refusing:
+    """A handler whose every connection is refused; `calls` counts the attempts."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
         raise httpx.ConnectError("connection refused", request=request)
 
+
+async def test_connection_failures_are_retried_then_reported_as_exhausted_connection_failures() -> None:
+    refusing = Refusing()
     client, sleeps = client_for(
-        handler, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K", request_max_retries=3)
+        refusing, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K", request_max_retries=3)
     )
     with pytest.raises(e.RetriesExhausted) as caught:
         await drain(client)
-    assert calls == 4 and len(sleeps.delays) == 3
+    assert refusing.calls == 4 and len(sleeps.delays) == 3
     assert isinstance(caught.value.last, e.TransportError)
+    # As Codex: a connection that never came is httpConnectionFailed, not too many failed attempts.
+    assert caught.value.codex_error_info() == {"httpConnectionFailed": {"httpStatusCode": None}}
     assert caught.value.last.codex_error_info() == {"httpConnectionFailed": {"httpStatusCode": None}}
 
 
@@ -213,17 +220,6 @@ async def test_chatgpt_login_compresses_only_on_the_codex_backend() -> None:
     assert seen == [("chatgpt.com", "zstd", "Bearer chatgpt-tok"), ("api.openai.com", None, "Bearer chatgpt-tok")]
 
 
-async def test_a_connection_that_never_comes_is_reported_as_http_connection_failed_after_the_retries() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    client, _ = client_for(handler, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K",
-                                                 request_max_retries=2))
-    with pytest.raises(e.RetriesExhausted) as caught:
-        await drain(client)
-    assert caught.value.codex_error_info() == {"httpConnectionFailed": {"httpStatusCode": None}}
-
-
 async def test_5xx_after_the_retries_is_too_many_failed_attempts_with_the_status() -> None:
     client, _ = client_for(lambda request: httpx.Response(503, text="busy"),
                            ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K", request_max_retries=1))
@@ -233,18 +229,12 @@ async def test_5xx_after_the_retries_is_too_many_failed_attempts_with_the_status
 
 
 async def test_our_own_backoff_runs_every_configured_retry_however_long_it_grows() -> None:
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        raise httpx.ConnectError("connection refused", request=request)
-
-    client, sleeps = client_for(handler, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K",
-                                                      request_max_retries=12))
+    refusing = Refusing()
+    client, sleeps = client_for(refusing, ProviderInfo(id="m", name="M", base_url="http://mock", env_key="K",
+                                                       request_max_retries=12))
     with pytest.raises(e.RetriesExhausted):
         await drain(client)
-    assert calls == 13 and len(sleeps.delays) == 12 and max(sleeps.delays) > 120  # past MAX_SERVER_DELAY
+    assert refusing.calls == 13 and len(sleeps.delays) == 12 and max(sleeps.delays) > 120  # past MAX_SERVER_DELAY
 
 
 async def test_two_requests_refused_at_once_each_get_their_plain_retry() -> None:
