@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid
 
-__all__ = ["now_ms", "now_s", "uuid7"]
+__all__ = ["next_request_id", "now_ms", "now_s", "uuid7"]
+
+_request_ids = itertools.count()  # from 0, as Codex numbers them
+
+
+def next_request_id() -> int:
+    """The id of the next server→client request: unique in the process, so one request can go to several
+    connections under one id, and no two connections' requests are ever confused in a log."""
+    return next(_request_ids)
 
 
 def uuid7() -> str:

@@ -38,6 +38,7 @@ from protocol.jsonrpc import (
 )
 
 from ..errors import ConnectionClosed, RemoteError, ServerOverloaded, ThreadlineError
+from ..ids import next_request_id
 from ..transport import FrameTooLarge, Transport
 from .router import Router
 
@@ -85,7 +86,6 @@ class Connection:
         self._on_eof = on_eof
         self._eof_grace = eof_grace
         self._pending: dict[RequestId, _Pending] = {}
-        self._next_request_id = 0
         self._active_handlers = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -261,8 +261,8 @@ class Connection:
         if method not in self._refused:
             await self.send_frame(frame)
 
-    async def request(self, method: str, params: Any, *, on_id: Callable[[RequestId], None] | None = None) -> msgspec.Raw:
-        """Send a server→client request and wait for the reply's raw ``result``; ``on_id`` learns its id.
+    async def request(self, method: str, params: Any, *, request_id: int | None = None) -> msgspec.Raw:
+        """Send a server→client request (under ``request_id``, or a new id) and wait for the reply's raw ``result``.
 
         Raises:
             ConnectionClosed: the connection ended before a reply.
@@ -270,11 +270,8 @@ class Connection:
         """
         if self.closed or self.input_closed:
             raise ConnectionClosed(method)
-        self._next_request_id += 1
-        rid = self._next_request_id
+        rid = next_request_id() if request_id is None else request_id
         pending = self._pending[rid] = _Pending()
-        if on_id is not None:
-            on_id(rid)
         try:
             await self.send_frame(encode_line(Request(rid, method, params)))
             await pending.done.wait()

@@ -6,8 +6,8 @@ Contract:
   as an error ``function_call_output`` and the turn continues.
 - A valid call is shown as a ``dynamicToolCall`` item (started → request → ``serverRequest/resolved`` →
   completed). A client that answers with an error or garbage yields a ``failed`` item and an error output;
-  one that never answers is waited on until the turn is interrupted (the ending closes the item and gives
-  the call an "aborted" output so the history stays valid).
+  one that never answers — or no client at all, after a disconnect — is waited on until the turn is
+  interrupted (the ending closes the item and gives the call an "aborted" output so the history stays valid).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from protocol._generated.types import (
     ServerRequestResolvedNotification,
 )
 
-from ..errors import ConnectionClosed, RemoteError
+from ..errors import RemoteError
 from ..ids import now_ms
 from .convert import tool_output_content
 from .request import tool_index
@@ -88,8 +88,6 @@ async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> dict[str, Any
         note = f"the client failed to run the tool: {exc.message}"
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         note = f"the client's answer is not a tool result: {exc}"
-    except ConnectionClosed:
-        note = "no client is connected to run the tool"
     finally:
         with anyio.CancelScope(shield=True):
             for rid in request_ids:

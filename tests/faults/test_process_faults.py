@@ -9,9 +9,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from server.simulator import Gate, HttpError, Reply, Simulator, Text
+from server.simulator import FunctionCall, Gate, HttpError, Reply, Simulator, Text
 from tests.faults.daemon import spawn_daemon
 from tests.faults.support import (
+    LOOKUP_TOOL,
+    assert_calls_paired,
     assert_persisted_as_seen,
     assert_serves_next_turn,
     check_turn_events,
@@ -116,3 +118,33 @@ async def test_stdin_eof_while_the_client_has_stopped_reading_still_exits_and_ke
     kinds = [item["type"] for item in turn["items"]]
     assert kinds == ["userMessage", "agentMessage"]  # the text it had streamed was written before being shown
     assert turn["items"][1]["text"]
+
+
+async def test_stdin_eof_while_a_client_tool_call_waits_sends_nothing_more_upstream(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    asked = anyio.Event()
+
+    async def never(message: dict) -> None:
+        asked.set()
+        await anyio.sleep_forever()
+
+    async with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]))
+        async with spawn_daemon(home, sim.base_url, stderr=tmp_path / "stderr.log") as daemon:
+            daemon.client.handlers["item/tool/call"] = never
+            thread_id = await new_thread(daemon.client, dynamicTools=[LOOKUP_TOOL])
+            started = await daemon.client.request("turn/start", {"threadId": thread_id, "input": text_input("look")})
+            with anyio.fail_after(10):
+                await asked.wait()
+            await daemon.close_stdin()
+            with anyio.fail_after(10):
+                assert await daemon.process.wait() == 0
+        # Nobody is left to run the tool: the model is not told the tool failed and asked to go on.
+        assert len(sim.requests) == 1
+        async with spawn_daemon(home, sim.base_url, stderr=tmp_path / "stderr2.log") as fresh:
+            (turn,) = await read_turns(fresh.client, thread_id)
+            assert turn["id"] == started["turn"]["id"] and turn["status"] == "interrupted"
+            await fresh.client.request("thread/resume", {"threadId": thread_id})
+            body = await assert_serves_next_turn(fresh.client, sim, thread_id)
+    assert_calls_paired(body["input"])
+    assert [e["output"] for e in body["input"] if e.get("type") == "function_call_output"] == ["aborted"]

@@ -1,0 +1,112 @@
+"""A thread's subscribers, in memory: one request goes to every open subscriber under one id, the first reply
+wins, and while nobody can answer it waits for a subscriber and is replayed to it (as Codex does on resume).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+
+from server.errors import ConnectionClosed, RemoteError
+from server.sessions.peer import Subscribers
+
+pytestmark = pytest.mark.anyio
+
+
+class FakePeer:
+    """A client that records what it was asked and answers when the test says so."""
+
+    def __init__(self, *, closed: bool = False) -> None:
+        self.closed = closed
+        self.asked: list[tuple[str, int | None]] = []
+        self.asked_event = anyio.Event()
+        self._answer: anyio.Event = anyio.Event()
+        self._reply: msgspec.Raw | BaseException | None = None
+
+    async def notify(self, method: str, params: Any) -> None:  # not used here
+        pass
+
+    async def send_notification(self, method: str, frame: bytes) -> None:  # not used here
+        pass
+
+    def answer(self, reply: msgspec.Raw | BaseException) -> None:
+        self._reply = reply
+        self._answer.set()
+
+    async def request(self, method: str, params: Any, *, request_id: int | None = None) -> msgspec.Raw:
+        if self.closed:
+            raise ConnectionClosed(method)
+        self.asked.append((method, request_id))
+        self.asked_event.set()
+        await self._answer.wait()
+        if isinstance(self._reply, BaseException):
+            raise self._reply
+        assert self._reply is not None
+        return self._reply
+
+
+async def _ask(subscribers: Subscribers, out: list[Any], ids: list[int]) -> None:
+    try:
+        out.append(await subscribers.request("item/tool/call", {}, on_id=ids.append))
+    except RemoteError as exc:
+        out.append(exc)
+
+
+async def test_every_open_subscriber_is_asked_under_one_id_and_the_first_reply_wins() -> None:
+    subscribers, first, second, gone = Subscribers(), FakePeer(), FakePeer(), FakePeer(closed=True)
+    for peer in (first, second, gone):
+        subscribers.add(peer)
+    out: list[Any] = []
+    ids: list[int] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, ids)
+            await first.asked_event.wait()
+            await second.asked_event.wait()
+            second.answer(msgspec.Raw(b'{"from":"second"}'))
+    assert out == [msgspec.Raw(b'{"from":"second"}')]
+    assert first.asked == second.asked == [("item/tool/call", ids[0])] and gone.asked == []
+
+
+async def test_an_error_reply_wins_like_any_other() -> None:
+    subscribers, peer = Subscribers(), FakePeer()
+    subscribers.add(peer)
+    out: list[Any] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, [])
+            await peer.asked_event.wait()
+            peer.answer(RemoteError(-32000, "the tool crashed"))
+    assert isinstance(out[0], RemoteError) and out[0].message == "the tool crashed"
+
+
+async def test_with_nobody_able_to_answer_the_request_waits_and_goes_to_the_next_subscriber() -> None:
+    subscribers, leaving, later = Subscribers(), FakePeer(), FakePeer()
+    subscribers.add(leaving)
+    out: list[Any] = []
+    ids: list[int] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, ids)
+            await leaving.asked_event.wait()
+            leaving.answer(ConnectionClosed("gone before it answered"))  # the client disconnected mid-call
+            await anyio.wait_all_tasks_blocked()
+            assert out == []  # no tool error is made up for the model: the call still waits
+            subscribers.add(later)  # e.g. a client resuming the thread
+            await later.asked_event.wait()
+            later.answer(msgspec.Raw(b"{}"))
+    assert out == [msgspec.Raw(b"{}")] and later.asked == [("item/tool/call", ids[0])]
+
+
+async def test_a_waiting_request_ends_when_its_caller_is_cancelled() -> None:
+    subscribers = Subscribers()
+    out: list[Any] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, [])
+            await anyio.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()  # the turn was interrupted
+    assert out == []
