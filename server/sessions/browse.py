@@ -95,7 +95,7 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: Client
     session = sessions.loaded(thread_id)
     if session is not None and session.ephemeral:
         if params.include_turns:
-            raise InvalidRequest("includeTurns is not supported for ephemeral threads")
+            raise InvalidRequest("ephemeral threads do not support includeTurns")
         return ThreadReadResponse(thread=thread_view(session.record, status=session.status, meta=session.meta,
                                                      ephemeral=True))
     record = await sessions.record(thread_id, missing=missing)

@@ -79,7 +79,9 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
         developer_instructions=settings.developer_instructions,
         reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort,
         reasoning_summary=settings.reasoning_summary or "auto",
-        supports_reasoning=bool(model.supported_reasoning_efforts), service_tier=turn.service_tier or settings.service_tier,
+        supports_reasoning=bool(model.supported_reasoning_efforts),
+        # As Codex for the models it knows; the calls still run one at a time, in the order the model gave them.
+        parallel_tool_calls=model.known, service_tier=turn.service_tier or settings.service_tier,
         output_schema=turn.output_schema, context_management=context_management)
 
 

@@ -31,6 +31,7 @@ class RequestPlan:
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None
     supports_reasoning: bool = False
+    parallel_tool_calls: bool = False
     service_tier: str | None = None
     output_schema: Any = None
     context_management: list[dict[str, Any]] | None = None
@@ -68,7 +69,7 @@ def build_request(plan: RequestPlan, history: Sequence[dict[str, Any]], tools: S
         "input": input_items,
         "tools": _function_tools(tools),
         "tool_choice": "auto",
-        "parallel_tool_calls": False,
+        "parallel_tool_calls": plan.parallel_tool_calls,
         "store": False,
         "stream": True,
         "include": [],

@@ -133,7 +133,10 @@ async def test_unsubscribe_reports_unsubscribed_then_not_subscribed_then_not_loa
 async def test_ephemeral_threads_never_touch_disk(tmp_path: Path) -> None:
     async with running_server(tmp_path) as h:
         thread = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]
-        assert thread["ephemeral"] is True
+        assert thread["ephemeral"] is True and thread["path"] is None
+        with pytest.raises(RpcFailure) as refused:
+            await h.client.request("thread/read", {"threadId": thread["id"], "includeTurns": True})
+        assert (refused.value.code, refused.value.message) == (-32600, "ephemeral threads do not support includeTurns")
     async with running_server(tmp_path) as h:
         with pytest.raises(RpcFailure, match="no rollout found"):
             await h.client.request("thread/resume", {"threadId": thread["id"]})
