@@ -78,7 +78,7 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
     for record in page.items:
         session = sessions.loaded(record.id)
         data.append(thread_view(session.record if session else record,
-                                status=session.status if session else NOT_LOADED))
+                                status=session.status if session else NOT_LOADED, store_path=sessions.store.path))
     return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 
@@ -105,7 +105,7 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: Client
             turns = await all_turns(sessions, thread_id)
         await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
     status = session.status if session is not None else NOT_LOADED
-    return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns))
+    return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns, store_path=sessions.store.path))
 
 
 async def all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:

@@ -110,7 +110,8 @@ def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = N
 
 def _started(session: ThreadSession) -> After:
     async def announce() -> None:
-        thread = thread_view(session.record, status=session.status, meta=session.meta, ephemeral=session.ephemeral)
+        thread = thread_view(session.record, status=session.status, meta=session.meta, ephemeral=session.ephemeral,
+                             store_path=session.deps.store.path)
         await session.emit(N.THREAD_STARTED, ThreadStartedNotification(thread=thread))
 
     return announce
@@ -134,7 +135,7 @@ async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: Clie
     session = ThreadSession(record, sessions.deps, meta=meta, ephemeral=ephemeral)
     await sessions.registry.start(session)
     session.subscribe(peer)
-    thread = thread_view(record, status=session.status, meta=meta, ephemeral=ephemeral)
+    thread = thread_view(record, status=session.status, meta=meta, ephemeral=ephemeral, store_path=sessions.store.path)
     return ThreadStartResponse(thread=thread, **_response_fields(session)), _started(session)
 
 
@@ -162,7 +163,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: Cl
         with sessions.errors(missing):
             turns = await all_turns(sessions, session.thread_id)
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
-                         ephemeral=session.ephemeral)
+                         ephemeral=session.ephemeral, store_path=sessions.store.path)
     first_page = None
     page_params = opt(params.initial_turns_page)
     if page_params is not None and not session.ephemeral:
@@ -209,7 +210,8 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     turns: list[Turn] = []
     if params.exclude_turns is not True and not ephemeral:
         turns = await all_turns(sessions, thread_id)
-    thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral)
+    thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
+                         store_path=sessions.store.path)
     return ThreadForkResponse(thread=thread, **_response_fields(session)), _started(session)
 
 

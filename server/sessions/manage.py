@@ -76,7 +76,7 @@ async def unarchive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> tup
         await peer.notify(N.THREAD_UNARCHIVED, ThreadUnarchivedNotification(thread_id=record.id))
 
     status = session.status if session is not None else NOT_LOADED
-    return ThreadUnarchiveResponse(thread=thread_view(record, status=status)), announce
+    return ThreadUnarchiveResponse(thread=thread_view(record, status=status, store_path=sessions.store.path)), announce
 
 
 async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
@@ -127,5 +127,5 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
 
     status = session.status if session is not None else NOT_LOADED
-    return ThreadRevertResponse(thread=thread_view(record, status=status), turns_backwards_cursor=None,
+    return ThreadRevertResponse(thread=thread_view(record, status=status, store_path=sessions.store.path), turns_backwards_cursor=None,
                                 items_backwards_cursor=None), announce

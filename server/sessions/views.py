@@ -7,6 +7,7 @@ method that returns a Thread or a Turn returns the same shape.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -64,7 +65,10 @@ def thread_view(
     meta: ThreadMeta | None = None,
     turns: Sequence[Turn] = (),
     ephemeral: bool = False,
+    store_path: Path | None = None,
 ) -> Thread:
+    """The wire ``Thread``. ``path`` is the store's file for a persisted thread (as Codex names its rollout
+    file), so a client can tell a persisted thread from an ephemeral one; None for ephemeral threads."""
     meta = meta or decode_meta(record.data)
     settings = meta.settings
     return Thread(
@@ -85,7 +89,7 @@ def thread_view(
         updated_at=record.updated_at,
         recency_at=record.updated_at,
         status=status,
-        path=None,
+        path=None if ephemeral or store_path is None else str(store_path),
         cwd=record.cwd,
         cli_version=meta.cli_version,
         originator=meta.originator,

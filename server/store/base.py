@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 import msgspec
@@ -134,6 +135,9 @@ class ThreadQuery(msgspec.Struct, frozen=True, kw_only=True):
 
 class ThreadStore(Protocol):
     """The interface sessions and handlers program against. Every method may raise ``StoreError``."""
+
+    path: Path
+    """The file every persisted thread lives in (``Thread.path`` on the wire)."""
 
     async def write(self, batch: WriteBatch) -> None:
         """Commit ``batch`` atomically; ``ThreadNotFound`` unless it creates or targets an existing thread."""
