@@ -23,7 +23,7 @@ from server.compaction.inline import (
     current_turn_inputs,
     strip_leading_compaction_items,
 )
-from server.compaction.items import Item, is_compaction, is_real_user_message, message_texts, role
+from server.compaction.items import Item, is_compaction, is_real_user_message, is_summary_message
 from server.compaction.local import (
     DEFAULT_USER_BUDGET_TOKENS,
     build_local_replacement,
@@ -31,7 +31,6 @@ from server.compaction.local import (
     trim_for_summary_request,
 )
 from server.compaction.pairs import ensure_call_output_pairs
-from server.compaction.prompts import SUMMARY_MARKER
 from server.compaction.remote import InvalidCompactionOutput, process_remote_output
 
 __all__ = [
@@ -95,11 +94,6 @@ class CheckpointStats:
         return self.tokens_before - self.tokens_after
 
 
-def _is_summary(item: Mapping[str, Any]) -> bool:
-    texts = message_texts(item) if role(item) == "user" else []
-    return bool(texts) and texts[0].lstrip().startswith(SUMMARY_MARKER)
-
-
 def insert_initial_context(history: Sequence[Mapping[str, Any]], context: Sequence[Mapping[str, Any]]) -> list[Item]:
     """`history` with the `context` items (instructions, environment) inserted for a turn that goes on.
 
@@ -110,7 +104,7 @@ def insert_initial_context(history: Sequence[Mapping[str, Any]], context: Sequen
     on); with none of those, at the end. Between turns this is unnecessary: the next turn injects afresh.
     """
     items = [dict(item) for item in history]
-    for matches in (is_real_user_message, _is_summary, is_compaction):
+    for matches in (is_real_user_message, is_summary_message, is_compaction):
         index = next((i for i in range(len(items) - 1, -1, -1) if matches(items[i])), None)
         if index is not None:
             return [*items[:index], *(dict(item) for item in context), *items[index:]]

@@ -19,6 +19,7 @@ from server.compaction.items import (
     canonical_item,
     is_compaction,
     is_message,
+    is_summary_message,
     is_tool_call,
     is_tool_output,
     role,
@@ -80,7 +81,8 @@ def current_turn_inputs(history: Sequence[Mapping[str, Any]], turn_start_index: 
     - every tool output, together with the tool call it answers (the API rejects an output whose call is
       missing; the call loses its item `id` when its reasoning is dropped, see `detach_unreasoned_calls`).
     Dropped, because the checkpoint summarises them: assistant messages, reasoning, calls whose output is not
-    kept, earlier compaction items and any other model-generated item. Items before the turn are all dropped.
+    kept, earlier compaction items, the bridge message of a local compaction earlier in the turn (a summary
+    the model wrote, in the user's role) and any other model-generated item. Items before the turn are all dropped.
     """
     turn = history[turn_start_index:]
     answered: set[str] = set()  # calls of this turn answered by a later output of this turn
@@ -96,7 +98,7 @@ def current_turn_inputs(history: Sequence[Mapping[str, Any]], turn_start_index: 
     emitted_outputs: set[str] = set()
     for item in turn:
         cid = call_id(item)
-        if is_message(item) and role(item) != "assistant":
+        if is_message(item) and role(item) != "assistant" and not is_summary_message(item):
             kept.append(dict(item))
         elif is_tool_call(item) and cid in answered and cid not in emitted_calls:
             emitted_calls.add(cid)

@@ -24,6 +24,7 @@ __all__ = [
     "is_message",
     "is_model_generated",
     "is_real_user_message",
+    "is_summary_message",
     "is_tool_call",
     "is_tool_output",
     "message_texts",
@@ -129,6 +130,12 @@ def is_real_user_message(item: Mapping[str, Any]) -> bool:
         return True
     first = texts[0].lstrip()
     return not any(first.startswith(marker) for marker in CONTEXT_MARKERS)
+
+
+def is_summary_message(item: Mapping[str, Any]) -> bool:
+    """Whether `item` is the bridge message a local compaction wrote (user role, opening with the marker)."""
+    texts = message_texts(item) if role(item) == "user" else []
+    return bool(texts) and texts[0].lstrip().startswith(SUMMARY_MARKER)
 
 
 def user_text_message(text: str) -> Item:

@@ -16,6 +16,7 @@ from server.compaction.inline import (
 )
 from server.compaction.items import count_compactions, is_compaction, is_message, role
 from server.compaction.pairs import unpaired_call_ids
+from server.compaction.prompts import summary_message_text
 
 from .factories import (
     assistant,
@@ -80,6 +81,16 @@ def test_a_second_checkpoint_in_the_same_turn_replaces_the_first() -> None:
     second = apply_inline_checkpoint(first, 0, [compaction("cmp_2"), assistant("done")])
     assert second == [user("task"), call("c1"), output("c1"), compaction("cmp_2"), assistant("done")]
     assert count_compactions(second) == 1
+
+
+def test_a_local_summary_written_earlier_in_the_turn_is_not_carried_into_the_checkpoint() -> None:
+    # The turn was compacted locally mid-way (its history became the user's messages and the bridge message),
+    # then a later request of the same turn streamed a checkpoint: that checkpoint already summarises the
+    # bridge, and a copy beside it would nest one summary inside the next.
+    bridge = user(summary_message_text("The user wants X; step 1 is done."))
+    after_local = [user("task"), bridge, call("c1"), output("c1")]
+    result = apply_inline_checkpoint(after_local, 0, [compaction("cmp_1"), assistant("done")])
+    assert result == [user("task"), call("c1"), output("c1"), compaction("cmp_1"), assistant("done")]
 
 
 def test_the_last_compaction_of_a_stream_wins() -> None:
