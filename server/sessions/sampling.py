@@ -37,7 +37,7 @@ from protocol.codec import FrameTemplate
 
 from ..ids import uuid7
 from ..upstream.client import ResponsesClient
-from ..upstream.errors import ResponseFailed, StreamError, UpstreamError
+from ..upstream.errors import HttpStatusError, ResponseFailed, StreamError, UpstreamError
 from ..upstream.events import (
     OutputItemAdded,
     OutputItemDone,
@@ -207,7 +207,10 @@ async def _consume(attempt: _Attempt, events: EventStream) -> Sampled:
 
 
 async def _announce_retry(turn: ActiveTurn, error: UpstreamError, attempt: int, limit: int) -> None:
-    info = _wire_info(error.codex_error_info())
+    # As Codex: every retry notice says "reconnecting", with the HTTP status when there was one; the cause
+    # itself goes in additionalDetails, and its own codexErrorInfo only on the final failure.
+    status = error.status if isinstance(error, HttpStatusError) else None
+    info = _wire_info({"responseStreamDisconnected": {"httpStatusCode": status}})
     await turn.session.emit(N.ERROR, ErrorNotification(
         thread_id=turn.thread_id, turn_id=turn.turn_id, will_retry=True,
         error=turn_error(f"Reconnecting... {attempt}/{limit}", info, error.message)))

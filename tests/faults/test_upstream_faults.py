@@ -63,8 +63,9 @@ async def test_500s_are_retried_with_notices_then_the_turn_completes(tmp_path: P
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "completed"
-            assert [(r["willRetry"], r["error"]["message"]) for r in _retries(events)] == [
-                (True, "Reconnecting... 1/2"), (True, "Reconnecting... 2/2")]
+            assert [(r["willRetry"], r["error"]["message"], r["error"]["codexErrorInfo"]) for r in _retries(events)] == [
+                (True, "Reconnecting... 1/2", {"responseStreamDisconnected": {"httpStatusCode": 500}}),
+                (True, "Reconnecting... 2/2", {"responseStreamDisconnected": {"httpStatusCode": 502}})]
             assert completed_items(events)[-1]["text"] == ANSWER and len(sim.requests) == 3
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             await assert_serves_next_turn(h.client, sim, thread_id)
