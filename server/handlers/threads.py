@@ -51,7 +51,9 @@ def register(router: Router, app: App) -> None:
         return result
 
     async def resume(ctx: RequestContext, params: ThreadResumeParams) -> ThreadResumeResponse:
-        return await lifecycle.resume_thread(app.sessions, params, ctx.connection)
+        result, after = await lifecycle.resume_thread(app.sessions, params, ctx.connection)
+        ctx.after_response(after)
+        return result
 
     async def fork(ctx: RequestContext, params: ThreadForkParams) -> ThreadForkResponse:
         result, after = await lifecycle.fork_thread(app.sessions, params, ctx.connection, ctx.connection.client_name)

@@ -282,6 +282,12 @@ class Connection:
         assert pending.result is not None
         return pending.result
 
+    async def resend(self, request_id: int, method: str, params: Any) -> None:
+        """Send a request still waiting for its reply again, same id (a client resuming a thread may have lost
+        it); the one reply that comes still counts once."""
+        if request_id in self._pending and not self.closed:
+            await self.send_frame(encode_line(Request(request_id, method, params)))
+
     def _fail_pending(self) -> None:
         for pending in self._pending.values():
             pending.error = ConnectionClosed("connection closed before the client replied")

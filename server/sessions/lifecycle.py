@@ -139,7 +139,10 @@ async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: Clie
     return ThreadStartResponse(thread=thread, **_response_fields(session)), _started(session)
 
 
-async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: ClientPeer) -> ThreadResumeResponse:
+async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
+                        peer: ClientPeer) -> tuple[ThreadResumeResponse, After]:
+    """``thread/resume``; once it is answered, the client is sent every request of the thread still waiting for
+    a reply (a tool call of the running turn), as Codex replays them."""
     missing = "no rollout found for thread id {id}"
     session, newly_loaded = await sessions.load(params.thread_id, missing=missing)
     if newly_loaded:
@@ -172,9 +175,14 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams, peer: Cl
             items_view=page_params.items_view))
         first_page = TurnsPage(data=listed.data, next_cursor=listed.next_cursor,
                                backwards_cursor=listed.backwards_cursor)
-    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
-                                items_backwards_cursor=None, initial_turns_page=first_page,
-                                **_response_fields(session))
+    response = ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
+                                    items_backwards_cursor=None, initial_turns_page=first_page,
+                                    **_response_fields(session))
+
+    async def replay() -> None:
+        session.subscribers.replay(peer)
+
+    return response, replay
 
 
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,

@@ -222,3 +222,44 @@ async def test_a_bad_tool_call_goes_back_to_the_model_as_an_error_and_never_reac
             assert completed_items(events)[-1]["text"] == "Recovered from the bad call."
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             await assert_serves_next_turn(h.client, sim, thread_id)
+
+
+async def test_a_waiting_tool_call_is_sent_again_under_its_id_to_a_client_that_resumes_the_thread(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    asked: list[Message] = []
+    first_asked, second_asked, answer_now = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def lose_the_first_then_answer(message: Message) -> Any:
+        asked.append(message)
+        if len(asked) == 1:
+            first_asked.set()
+            await anyio.sleep_forever()  # e.g. the window that got it was reloaded: never answered
+        second_asked.set()
+        await answer_now.wait()
+        return {"contentItems": [{"type": "inputText", "text": "found"}], "success": True}
+
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]),
+                    Reply.text("Answered after the tool."))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            h.client.handlers["item/tool/call"] = lose_the_first_then_answer
+            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
+            turn_id = await start_turn(h.client, thread_id, "look")
+            with anyio.fail_after(10):
+                await first_asked.wait()
+            await h.client.request("thread/resume", {"threadId": thread_id})
+            with anyio.fail_after(10):
+                await second_asked.wait()
+            assert asked[1]["id"] == asked[0]["id"] and asked[1]["params"] == asked[0]["params"]
+            seen = h.witness.seen  # the replay follows the resume answer, as in Codex
+            resumed = next(i for i, m in enumerate(seen) if "result" in m and
+                           h.witness.sent_methods.get(m["id"]) == "thread/resume")
+            replayed = [i for i, m in enumerate(seen) if m.get("method") == "item/tool/call"]
+            assert len(replayed) == 2 and replayed[0] < resumed < replayed[1]
+            answer_now.set()
+            events = [e async for e in h.client.turn_events(turn_id, timeout=20)]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+            assert completed_items(events)[-1]["text"] == "Answered after the tool."
+            assert _tool_output(sim, "call_w") == "found"
+            resolved = [m for m in seen if m.get("method") == "serverRequest/resolved"]
+            assert [m["params"]["requestId"] for m in resolved] == [asked[0]["id"]]

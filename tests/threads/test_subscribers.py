@@ -1,5 +1,6 @@
 """A thread's subscribers, in memory: one request goes to every open subscriber under one id, the first reply
-wins, and while nobody can answer it waits for a subscriber and is replayed to it (as Codex does on resume).
+wins, and a waiting request is replayed, same id, to a peer that resumes the thread (as Codex does) — also
+while nobody else can answer it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class FakePeer:
     def __init__(self, *, closed: bool = False) -> None:
         self.closed = closed
         self.asked: list[tuple[str, int | None]] = []
+        self.resent: list[int] = []
         self.asked_event = anyio.Event()
         self._answer: anyio.Event = anyio.Event()
         self._reply: msgspec.Raw | BaseException | None = None
@@ -31,6 +33,9 @@ class FakePeer:
 
     async def send_notification(self, method: str, frame: bytes) -> None:  # not used here
         pass
+
+    async def resend(self, request_id: int, method: str, params: Any) -> None:
+        self.resent.append(request_id)
 
     def answer(self, reply: msgspec.Raw | BaseException) -> None:
         self._reply = reply
@@ -83,7 +88,7 @@ async def test_an_error_reply_wins_like_any_other() -> None:
     assert isinstance(out[0], RemoteError) and out[0].message == "the tool crashed"
 
 
-async def test_with_nobody_able_to_answer_the_request_waits_and_goes_to_the_next_subscriber() -> None:
+async def test_with_nobody_able_to_answer_the_request_waits_and_is_replayed_to_a_resuming_peer() -> None:
     subscribers, leaving, later = Subscribers(), FakePeer(), FakePeer()
     subscribers.add(leaving)
     out: list[Any] = []
@@ -95,7 +100,8 @@ async def test_with_nobody_able_to_answer_the_request_waits_and_goes_to_the_next
             leaving.answer(ConnectionClosed("gone before it answered"))  # the client disconnected mid-call
             await anyio.wait_all_tasks_blocked()
             assert out == []  # no tool error is made up for the model: the call still waits
-            subscribers.add(later)  # e.g. a client resuming the thread
+            subscribers.add(later)
+            subscribers.replay(later)  # what thread/resume does once it has answered
             await later.asked_event.wait()
             later.answer(msgspec.Raw(b"{}"))
     assert out == [msgspec.Raw(b"{}")] and later.asked == [("item/tool/call", ids[0])]
@@ -110,3 +116,21 @@ async def test_a_waiting_request_ends_when_its_caller_is_cancelled() -> None:
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()  # the turn was interrupted
     assert out == []
+
+
+async def test_a_peer_asked_before_is_sent_the_same_request_again_when_it_resumes() -> None:
+    subscribers, peer = Subscribers(), FakePeer()
+    subscribers.add(peer)
+    out: list[Any] = []
+    ids: list[int] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, ids)
+            await peer.asked_event.wait()
+            subscribers.replay(peer)  # e.g. an IDE window reloaded and resumed the thread
+            await anyio.wait_all_tasks_blocked()
+            assert peer.resent == ids and peer.asked == [("item/tool/call", ids[0])]
+            peer.answer(msgspec.Raw(b"{}"))
+    assert out == [msgspec.Raw(b"{}")]
+    subscribers.replay(peer)  # nothing is waiting any more: nothing is sent
+    assert peer.resent == ids
