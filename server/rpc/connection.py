@@ -285,7 +285,8 @@ class Connection:
     async def resend(self, request_id: int, method: str, params: Any) -> None:
         """Send a request still waiting for its reply again, same id (a client resuming a thread may have lost
         it); the one reply that comes still counts once."""
-        if request_id in self._pending and not self.closed:
+        pending = self._pending.get(request_id)
+        if pending is not None and not pending.done.is_set() and not self.closed:  # not answered meanwhile
             await self.send_frame(encode_line(Request(request_id, method, params)))
 
     def _fail_pending(self) -> None:

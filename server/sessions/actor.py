@@ -158,9 +158,9 @@ class ThreadSession:
         if not self.ephemeral and len(batch):
             await self.deps.store.write(batch)
 
-    def subscribe(self, peer: ClientPeer) -> bool:
+    def subscribe(self, peer: ClientPeer, *, hold_requests: bool = False) -> bool:
         self.cancel_unload()
-        return self.subscribers.add(peer)
+        return self.subscribers.add(peer, hold_requests=hold_requests)
 
     def unsubscribe(self, peer: ClientPeer) -> bool:
         removed = self.subscribers.remove(peer)

@@ -158,9 +158,23 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
                                                      data=encode_meta(session.meta))
             await session.persist(WriteBatch(session.thread_id).update_thread(
                 cwd=updated.cwd, model_provider=updated.model_provider, data=session.record.data))
-        session.subscribe(peer)
+        session.subscribe(peer, hold_requests=True)  # a tool call waits for the answer, then is replayed
 
     await session.call(apply)
+    try:
+        response = await _resume_response(sessions, session, params, missing)
+    except BaseException:
+        session.subscribers.replay(peer)  # no answer will go out: nothing may stay held back for it
+        raise
+
+    async def replay() -> None:
+        session.subscribers.replay(peer)
+
+    return response, replay
+
+
+async def _resume_response(sessions: Sessions, session: ThreadSession, params: ThreadResumeParams,
+                           missing: str) -> ThreadResumeResponse:
     turns: list[Turn] = []
     if params.exclude_turns is not True and not session.ephemeral:
         with sessions.errors(missing):
@@ -175,14 +189,9 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
             items_view=page_params.items_view))
         first_page = TurnsPage(data=listed.data, next_cursor=listed.next_cursor,
                                backwards_cursor=listed.backwards_cursor)
-    response = ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
-                                    items_backwards_cursor=None, initial_turns_page=first_page,
-                                    **_response_fields(session))
-
-    async def replay() -> None:
-        session.subscribers.replay(peer)
-
-    return response, replay
+    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
+                                items_backwards_cursor=None, initial_turns_page=first_page,
+                                **_response_fields(session))
 
 
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,

@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup
 from protocol.codec import encode_line
 from protocol.jsonrpc import Notification
 
-from ..errors import ConnectionClosed, RemoteError
+from ..errors import ConnectionClosed
 from ..ids import next_request_id
 
 __all__ = ["ClientPeer", "Subscribers"]
@@ -43,27 +43,35 @@ class ClientPeer(Protocol):
 class _Asking:
     """One server→client request in flight: whom it was sent to, and how to send it to one more peer."""
 
-    def __init__(self, method: str, params: Any, request_id: int, tg: TaskGroup) -> None:
+    def __init__(self, method: str, params: Any, request_id: int, tg: TaskGroup,
+                 on_sent: Callable[[int], None] | None) -> None:
         self.method, self.params, self.request_id = method, params, request_id
-        self.replies: list[msgspec.Raw | RemoteError] = []
+        self.replies: list[msgspec.Raw | Exception] = []
         self._asked: list[ClientPeer] = []
         self._tg = tg
+        self._on_sent = on_sent  # told the id once, when the request first goes out
 
     def offer(self, peer: ClientPeer) -> None:
         """Ask ``peer`` (again, under the same id, if it was asked before: it may have lost the request)."""
+        if self.replies or peer.closed:
+            return  # answered already (its group is being cancelled), or nobody there to ask
         if any(p is peer for p in self._asked):
             self._tg.start_soon(peer.resend, self.request_id, self.method, self.params)
-        elif not peer.closed:
-            self._asked.append(peer)
-            self._tg.start_soon(self._ask, peer)
+            return
+        self._asked.append(peer)
+        if self._on_sent is not None:
+            self._on_sent(self.request_id)
+            self._on_sent = None
+        self._tg.start_soon(self._ask, peer)
 
     async def _ask(self, peer: ClientPeer) -> None:
         try:
-            self.replies.append(await peer.request(self.method, self.params, request_id=self.request_id))
-        except RemoteError as exc:
-            self.replies.append(exc)
+            reply: msgspec.Raw | Exception = await peer.request(self.method, self.params, request_id=self.request_id)
         except ConnectionClosed:
             return  # that client can no longer answer; the others (or a later one) still can
+        except Exception as exc:  # an error reply (RemoteError) is an answer; anything else, request() raises as is
+            reply = exc
+        self.replies.append(reply)
         self._tg.cancel_scope.cancel()  # the first reply wins
 
 
@@ -73,9 +81,12 @@ class Subscribers:
     def __init__(self) -> None:
         self._peers: list[ClientPeer] = []
         self._asking: dict[int, _Asking] = {}
+        self._held: list[ClientPeer] = []  # resuming: no request reaches them before their resume answer
 
-    def add(self, peer: ClientPeer) -> bool:
-        """Subscribe ``peer``; False when it already was."""
+    def add(self, peer: ClientPeer, *, hold_requests: bool = False) -> bool:
+        """Subscribe ``peer``; False when it already was. With ``hold_requests``, requests wait for ``replay``."""
+        if hold_requests and not any(p is peer for p in self._held):
+            self._held.append(peer)
         if any(p is peer for p in self._peers):
             return False
         self._peers = [*self._peers, peer]
@@ -84,6 +95,7 @@ class Subscribers:
     def remove(self, peer: ClientPeer) -> bool:
         before = len(self._peers)
         self._peers = [p for p in self._peers if p is not peer]
+        self._held = [p for p in self._held if p is not peer]
         return len(self._peers) != before
 
     def __contains__(self, peer: object) -> bool:
@@ -106,26 +118,29 @@ class Subscribers:
     async def request(self, method: str, params: Any, *, on_id: Callable[[int], None] | None = None) -> msgspec.Raw:
         """Ask every open subscriber under one id and return the first reply; wait for one while nobody can.
 
+        ``on_id`` learns the id once the request goes out to a peer (never, if nobody was ever asked).
+
         Raises:
             RemoteError: the first reply was an error.
         """
         request_id = next_request_id()
-        if on_id is not None:
-            on_id(request_id)
         async with anyio.create_task_group() as tg:
-            asking = self._asking[request_id] = _Asking(method, params, request_id, tg)
+            asking = self._asking[request_id] = _Asking(method, params, request_id, tg, on_id)
             try:
                 for peer in self._peers:
-                    asking.offer(peer)
+                    if not any(p is peer for p in self._held):
+                        asking.offer(peer)
                 await anyio.sleep_forever()  # until a reply cancels the group, or the caller is cancelled
             finally:
                 del self._asking[request_id]
         reply = asking.replies[0]
-        if isinstance(reply, RemoteError):
+        if isinstance(reply, Exception):
             raise reply
         return reply
 
     def replay(self, peer: ClientPeer) -> None:
-        """Send every request still waiting for a reply to ``peer`` (after its ``thread/resume`` answer)."""
+        """Send ``peer`` every request still waiting for a reply, and from now on every new one (its
+        ``thread/resume`` answer has gone out)."""
+        self._held = [p for p in self._held if p is not peer]
         for asking in sorted(self._asking.values(), key=lambda a: a.request_id):
             asking.offer(peer)

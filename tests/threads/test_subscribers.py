@@ -110,12 +110,13 @@ async def test_with_nobody_able_to_answer_the_request_waits_and_is_replayed_to_a
 async def test_a_waiting_request_ends_when_its_caller_is_cancelled() -> None:
     subscribers = Subscribers()
     out: list[Any] = []
+    ids: list[int] = []
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, [])
+            tg.start_soon(_ask, subscribers, out, ids)
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()  # the turn was interrupted
-    assert out == []
+    assert out == [] and ids == []  # never sent to anyone: there is no request id to resolve
 
 
 async def test_a_peer_asked_before_is_sent_the_same_request_again_when_it_resumes() -> None:
@@ -134,3 +135,50 @@ async def test_a_peer_asked_before_is_sent_the_same_request_again_when_it_resume
     assert out == [msgspec.Raw(b"{}")]
     subscribers.replay(peer)  # nothing is waiting any more: nothing is sent
     assert peer.resent == ids
+
+
+async def test_once_one_peer_answers_the_others_are_no_longer_waited_on() -> None:
+    subscribers, quick, slow = Subscribers(), FakePeer(), FakePeer()
+    subscribers.add(quick)
+    subscribers.add(slow)
+    out: list[Any] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, [])
+            await slow.asked_event.wait()
+            quick.answer(msgspec.Raw(b'{"from":"quick"}'))
+    assert out == [msgspec.Raw(b'{"from":"quick"}')]  # returned without the slow peer ever answering
+    slow.answer(msgspec.Raw(b'{"from":"slow"}'))  # too late: nothing is waiting for it
+    assert out == [msgspec.Raw(b'{"from":"quick"}')]
+
+
+async def test_a_bug_in_a_peer_surfaces_as_itself_not_as_an_exception_group() -> None:
+    subscribers, peer = Subscribers(), FakePeer()
+    subscribers.add(peer)
+
+    async def fail_when_asked() -> None:
+        await peer.asked_event.wait()
+        peer.answer(ValueError("cannot encode"))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fail_when_asked)
+            with pytest.raises(ValueError, match="cannot encode"):
+                await subscribers.request("item/tool/call", {})
+
+
+async def test_a_resuming_peer_gets_no_request_before_its_resume_answer_then_gets_it_once() -> None:
+    subscribers, resuming = Subscribers(), FakePeer()
+    subscribers.add(resuming, hold_requests=True)  # subscribed, but its thread/resume answer has not gone out
+    out: list[Any] = []
+    ids: list[int] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_ask, subscribers, out, ids)
+            await anyio.wait_all_tasks_blocked()
+            assert resuming.asked == [] and ids == []  # nobody was sent it yet: no id to resolve either
+            subscribers.replay(resuming)
+            await resuming.asked_event.wait()
+            assert resuming.asked == [("item/tool/call", ids[0])] and resuming.resent == []
+            resuming.answer(msgspec.Raw(b"{}"))
+    assert out == [msgspec.Raw(b"{}")]
