@@ -9,6 +9,7 @@ being timed. Measured:
   The daemon reads upstream through `server.upstream.http.open_http` (aiohttp under httpx by default), so the
   same bare read is also timed over that client: the second ratio is what the daemon adds to reading the stream;
 - the daemon's peak RSS (VmHWM from /proc/<pid>/status) after those turns and after the concurrency test;
+- the daemon's CPU per short (5-delta) turn, one at a time and 50 at once: its fixed cost per turn;
 - spawn → `initialize` response latency (fresh empty home each time);
 - delta latency: the simulator stamps each delta with its send time (`time.time_ns()`, one clock for every
   process on the machine) and paces `--paced` deltas at `--delay` s, like a model streaming; latency is
@@ -169,6 +170,28 @@ async def throughput(sim: SimProcess, client: AppServerClient, pid: int, deltas:
           f"{peak_rss_mb(pid):9.1f} MB")
 
 
+async def short_turns(sim: SimProcess, client: AppServerClient, pid: int, count: int) -> None:
+    """The daemon's fixed cost of a turn: CPU for a 5-delta turn (start, one request, end), one at a time and 50
+    at once. This is what a burst of turn starts puts in front of streams already running on the loop."""
+    ids = [(await client.request("thread/start", {}))["thread"]["id"] for _ in range(50)]
+    await sim.command(f"words 5 {count + 3 * 50 + 10}")
+    for _ in range(10):  # warm every path up
+        await run_turns(client, ids[:1])
+    before, start = cpu_s(pid), time.perf_counter()
+    for index in range(count):
+        await run_turns(client, [ids[index % len(ids)]])
+    one_cpu, one_wall = (cpu_s(pid) - before) / count, (time.perf_counter() - start) / count
+    at_once = []
+    for _ in range(3):
+        before = cpu_s(pid)
+        await run_turns(client, ids)
+        at_once.append((cpu_s(pid) - before) / len(ids))
+    print("\n== a short turn (5 deltas): the daemon's fixed cost per turn ==")
+    print(f"  one at a time ({count} turns): {one_cpu * 1000:.2f} ms daemon CPU, {one_wall * 1000:.2f} ms wall each")
+    print(f"  50 at once (3 rounds): {statistics.median(at_once) * 1000:.2f} ms daemon CPU each "
+          f"({min(at_once) * 1000:.2f}–{max(at_once) * 1000:.2f})")
+
+
 async def through_daemon(sim: SimProcess, client: AppServerClient, http: httpx.AsyncClient, threads: int,
                          args: argparse.Namespace, delay: float) -> Stamps:
     """`threads` turns at once, each streaming one stamped reply through the daemon to the client."""
@@ -269,6 +292,7 @@ async def main(args: argparse.Namespace) -> None:
             async with daemon(sim.base_url, Path(tmp) / "home") as (client, pid):
                 await client.initialize()
                 await throughput(sim, client, pid, args.deltas, args.reps)
+                await short_turns(sim, client, pid, args.short)
                 await latency_table(sim, client, pid, args)
             if args.startups:
                 print("\n== spawn → initialize response (empty home) ==")
@@ -288,6 +312,7 @@ if __name__ == "__main__":
     parser.add_argument("--lockstep", action="store_true",
                         help="pace every stream at exactly --delay (all streams tick together: a worst case)")
     parser.add_argument("--startups", type=int, default=10)
+    parser.add_argument("--short", type=int, default=200, help="short turns timed one at a time")
     parsed = parser.parse_args()
     # The timing client runs on the daemon's event loop too, so its own per-message cost stays small beside the
     # daemon's (it shares the machine's two cores with the daemon and the simulator).

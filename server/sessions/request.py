@@ -69,7 +69,7 @@ def build_request(plan: RequestPlan, history: Sequence[dict[str, Any]], tools: S
         "input": input_items,
         "tools": _function_tools(tools),
         "tool_choice": "auto",
-        "parallel_tool_calls": plan.parallel_tool_calls,
+        "parallel_tool_calls": plan.parallel_tool_calls and bool(tools),  # providers refuse it without tools
         "store": False,
         "stream": True,
         "include": [],

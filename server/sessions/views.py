@@ -67,8 +67,9 @@ def thread_view(
     ephemeral: bool = False,
     store_path: Path | None = None,
 ) -> Thread:
-    """The wire ``Thread``. ``path`` is the store's file for a persisted thread (as Codex names its rollout
-    file), so a client can tell a persisted thread from an ephemeral one; None for ephemeral threads."""
+    """The wire ``Thread``. ``path`` names where a persisted thread is kept — the store's file, then ``#`` and the
+    thread id: one per thread, like Codex's rollout file, but not a file of its own to open, move or delete —
+    so a client can tell a persisted thread from an ephemeral one (None)."""
     meta = meta or decode_meta(record.data)
     settings = meta.settings
     return Thread(
@@ -89,7 +90,7 @@ def thread_view(
         updated_at=record.updated_at,
         recency_at=record.updated_at,
         status=status,
-        path=None if ephemeral or store_path is None else str(store_path),
+        path=None if ephemeral or store_path is None else f"{store_path}#{record.id}",
         cwd=record.cwd,
         cli_version=meta.cli_version,
         originator=meta.originator,

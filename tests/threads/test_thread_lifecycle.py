@@ -26,8 +26,9 @@ async def test_thread_start_answers_then_announces_thread_started_with_every_key
         assert thread["status"] == {"type": "idle"} and thread["turns"] == []
         assert thread["sessionId"] == thread["id"] and thread["preview"] == "" and thread["ephemeral"] is False
         assert thread["name"] is None and thread["forkedFromId"] is None and thread["gitInfo"] is None
-        # Persisted threads name the file they live in (Codex: its rollout file), the same in every view.
-        assert thread["path"] == str(tmp_path / "threadline.sqlite3") and Path(thread["path"]).is_file()
+        # Persisted threads name where they are kept (Codex: a rollout file), one per thread, in every view.
+        store, _, kept_as = thread["path"].partition("#")
+        assert store == str(tmp_path / "threadline.sqlite3") and Path(store).is_file() and kept_as == thread["id"]
         read = await h.client.request("thread/read", {"threadId": thread["id"]})
         assert read["thread"]["path"] == thread["path"]
         assert result["approvalPolicy"] == "on-request" and result["approvalsReviewer"] == "auto_review"

@@ -40,7 +40,7 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
         request = sim.requests[-1].body
         assert request["stream"] is True and request["store"] is False
         assert request["prompt_cache_key"] == thread["id"]
-        assert request["parallel_tool_calls"] is True  # as Codex sends for a catalog model
+        assert request["parallel_tool_calls"] is False  # no tools: providers refuse the flag without them
         assert request["input"][-1]["content"][0]["text"] == "hi"
 
 
@@ -76,12 +76,17 @@ async def test_turns_one_after_another_share_one_upstream_connection(tmp_path: P
         assert [request.connection for request in sim.requests] == [1, 1, 1]
 
 
-async def test_a_model_outside_the_catalog_is_not_offered_parallel_tool_calls(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("model", "offered"), [(None, True), ("house-model-7b", False)],
+                         ids=["catalog model", "model outside the catalog"])
+async def test_parallel_tool_calls_are_offered_with_tools_to_catalog_models_only(
+        tmp_path: Path, model: str | None, offered: bool) -> None:
+    tool = {"type": "function", "name": "lookup", "description": "d", "inputSchema": {"type": "object"}}
     with Simulator() as sim:
-        overrides = [*sim_overrides(sim.base_url), 'model="house-model-7b"']
+        overrides = [*sim_overrides(sim.base_url), *([f'model="{model}"'] if model else [])]
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
-            thread = (await h.client.request("thread/start", {}))["thread"]
+            thread = (await h.client.request("thread/start", {"dynamicTools": [tool]}))["thread"]
             turn, _ = await h.client.run_turn({"threadId": thread["id"], "input": [{"type": "text", "text": "hi"}]})
             assert turn["status"] == "completed"
     request = sim.requests[-1].body
-    assert request["model"] == "house-model-7b" and request["parallel_tool_calls"] is False
+    assert [t["name"] for t in request["tools"]] == ["lookup"]
+    assert request["parallel_tool_calls"] is offered  # as Codex sends for the models it knows
