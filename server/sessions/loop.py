@@ -111,13 +111,14 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         outputs = sampled.outputs
         turn.append_history(await after_response(turn, services, outputs))
         session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
-        await record_usage(turn, sampled.usage, services.model(settings.model).context_window)
-        await turn.flush()
         calls = [item for item in outputs if item.get("type") == "function_call"]
+        if calls:
+            await turn.flush()  # the model's calls are durable before any client runs them
         for call in calls:
             turn.append_history([await run_tool_call(turn, call)])
-        if calls:
-            await turn.flush()
+        # As Codex orders it: a response's token usage is announced once its tool calls have run.
+        await record_usage(turn, sampled.usage, services.model(settings.model).context_window)
+        await turn.flush()
         if not calls and not turn.pending_inputs:
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn
             break

@@ -118,6 +118,8 @@ class ActiveTurn:
     reading would otherwise hold the ending, and the process, forever)."""
     held: list[tuple[str, Any]] | None = None
     """Item notifications waiting for the ending's write (None: they go out at once)."""
+    last_message: AgentMessageThreadItem | None = None
+    """The turn's last completed agent message: a completed turn's ``turn/completed`` carries it, as Codex's."""
 
     @property
     def thread_id(self) -> str:
@@ -156,6 +158,8 @@ class ActiveTurn:
     async def item_completed(self, item: ThreadItem) -> None:
         _, started = self.open_items.pop(item.id, (item, now_ms()))
         self.streamed.pop(item.id, None)
+        if isinstance(item, AgentMessageThreadItem):
+            self.last_message = item
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
         await self._emit_item(N.ITEM_COMPLETED, ItemCompletedNotification(
@@ -324,6 +328,8 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
                                                            error=error, will_retry=False))
         else:
             await session.set_status(IDLE)
-        await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(
-            thread_id=turn.thread_id, turn=final or turn.turn_struct(status, error, completed=now_s())))
+        shown = final or turn.turn_struct(status, error, completed=now_s())
+        if status == "completed" and turn.last_message is not None:  # as Codex: the answer, in the summary view
+            shown = msgspec.structs.replace(shown, items=[turn.last_message], items_view="summary")
+        await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(thread_id=turn.thread_id, turn=shown))
         session.maybe_schedule_unload()

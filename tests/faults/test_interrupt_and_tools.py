@@ -75,6 +75,7 @@ async def test_interrupt_during_a_stall_answers_then_goes_idle_then_completes_in
             gate.release()
             final = events[-1]["params"]["turn"]
             assert final["status"] == "interrupted" and final["error"] is None
+            assert final["items"] == [] and final["itemsView"] == "notLoaded"  # as Codex: no answer to carry
             # Order on the wire: the interrupt response, thread/status/changed idle, turn/completed.
             seen = h.witness.seen
             answer = next(i for i, m in enumerate(seen) if "result" in m and

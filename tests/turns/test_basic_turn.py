@@ -29,6 +29,7 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
             completed = [e["params"]["item"] for e in events if e["method"] == "item/completed"]
             assert [i["type"] for i in completed] == ["userMessage", "reasoning", "agentMessage"]
             message = completed[-1]
+            assert turn["items"] == [message] and turn["itemsView"] == "summary"  # as Codex: the answer rides along
             deltas = "".join(e["params"]["delta"] for e in events if e["method"] == "item/agentMessage/delta")
             assert deltas == message["text"] == "Hello there, friend."
             usage = [e for e in events if e["method"] == "thread/tokenUsage/updated"][-1]["params"]["tokenUsage"]

@@ -152,6 +152,11 @@ async def test_a_client_tool_call_round_trips_and_the_turn_continues(tmp_path: P
             done = [e["params"]["item"] for e in events if e["method"] == "item/completed"
                     and e["params"]["item"]["type"] == "dynamicToolCall"]
             assert done[0]["status"] == "completed" and done[0]["success"] is True
+            # Codex's order: the call runs to completion, then the response's token usage is announced.
+            order = [(e["method"], e["params"].get("item", {}).get("type")) for e in events]
+            tool_done = order.index(("item/completed", "dynamicToolCall"))
+            assert order.index(("item/started", "dynamicToolCall")) < tool_done
+            assert tool_done < order.index(("thread/tokenUsage/updated", None))
             resolved = await h.client.next_global("serverRequest/resolved")
             assert resolved["threadId"] == thread_id
         follow_up = sim.requests[-1].body["input"]
