@@ -82,10 +82,15 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
     return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 
-_INCLUDE_TURNS_NOTICE = DeprecationNoticeNotification(
-    summary="thread/read includeTurns is deprecated: page through thread/turns/list instead.",
-    details="includeTurns returns every turn of the thread with all its items in one answer, which grows without "
-            "bound on a long thread; thread/turns/list returns them a page at a time.")
+def hydration_notice(instead: str) -> DeprecationNoticeNotification:
+    """What Codex sends before an answer that carries a paginated thread's whole history (``thread/read
+    includeTurns``, ``thread/resume`` or ``thread/fork`` without ``excludeTurns``), in our words."""
+    return DeprecationNoticeNotification(
+        summary=f"Loading a thread's whole history in one answer is deprecated: {instead}, then page through "
+                "thread/turns/list and thread/items/list.", details=None)
+
+
+_INCLUDE_TURNS_NOTICE = hydration_notice("leave includeTurns out (or false)")
 
 
 async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: ClientPeer) -> ThreadReadResponse:

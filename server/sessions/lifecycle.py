@@ -37,7 +37,7 @@ from ..ids import now_s, uuid7
 from ..models import DEFAULT_MODEL
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from .actor import ThreadSession
-from .browse import all_turns, list_turns
+from .browse import all_turns, hydration_notice, list_turns
 from .loop import model_history
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .params import opt
@@ -162,7 +162,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
 
     await session.call(apply)
     try:
-        response = await _resume_response(sessions, session, params, missing)
+        response = await _resume_response(sessions, session, params, missing, peer)
     except BaseException:
         session.subscribers.replay(peer)  # no answer will go out: nothing may stay held back for it
         raise
@@ -174,11 +174,12 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
 
 
 async def _resume_response(sessions: Sessions, session: ThreadSession, params: ThreadResumeParams,
-                           missing: str) -> ThreadResumeResponse:
+                           missing: str, peer: ClientPeer) -> ThreadResumeResponse:
     turns: list[Turn] = []
     if params.exclude_turns is not True and not session.ephemeral:
         with sessions.errors(missing):
             turns = await all_turns(sessions, session.thread_id)
+        await _warn_full_history(session.meta, peer)
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
                          ephemeral=session.ephemeral, store_path=sessions.store.path)
     first_page = None
@@ -227,9 +228,16 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     turns: list[Turn] = []
     if params.exclude_turns is not True and not ephemeral:
         turns = await all_turns(sessions, thread_id)
+        await _warn_full_history(meta, peer)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
                          store_path=sessions.store.path)
     return ThreadForkResponse(thread=thread, **_response_fields(session)), _started(session)
+
+
+async def _warn_full_history(meta: ThreadMeta, peer: ClientPeer) -> None:
+    """As Codex: an answer carrying a paginated thread's every turn is preceded by a deprecationNotice."""
+    if meta.history_mode == "paginated":
+        await peer.notify(N.DEPRECATION_NOTICE, hydration_notice("pass excludeTurns: true"))
 
 
 async def _mark_interrupted(sessions: Sessions, thread_id: str, turn_id: str) -> None:

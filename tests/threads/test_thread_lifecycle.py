@@ -76,7 +76,24 @@ async def test_thread_read_with_turns_sends_a_deprecation_notice_first_and_witho
         await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
         assert order == ["response", "deprecationNotice", "response"]
         notice = await h.client.next_global("deprecationNotice")
-        assert "thread/turns/list" in notice["summary"]
+        assert "thread/turns/list" in notice["summary"] and notice["details"] is None
+
+
+@pytest.mark.parametrize("method", ["thread/resume", "thread/fork"])
+async def test_resume_and_fork_with_every_turn_send_a_deprecation_notice_first_and_with_exclude_turns_none(
+        tmp_path: Path, method: str) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        await h.client.next_global("thread/started")
+        order: list[str] = []
+        h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
+        await h.client.request(method, {"threadId": thread_id, "excludeTurns": True})
+        before = [m for m in order if m != "thread/started"]
+        assert before == ["response"]
+        await h.client.request(method, {"threadId": thread_id})
+        assert [m for m in order if m != "thread/started"] == ["response", "deprecationNotice", "response"]
+        notice = await h.client.next_global("deprecationNotice")
+        assert "excludeTurns" in notice["summary"]
 
 
 async def test_unknown_and_malformed_thread_ids_get_codex_wording(tmp_path: Path) -> None:
