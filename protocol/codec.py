@@ -1,6 +1,7 @@
 """Line codec for the wire: one JSON object per line, UTF-8, never a raw U+2028/U+2029.
 
-``encode_line`` and ``FrameTemplate`` are the only ways bytes for stdout are made. Raw LINE SEPARATOR and
+``encode_line`` (``encode_notification`` for server notifications, stamped with ``emittedAtMs``) and
+``FrameTemplate`` are the only ways bytes for stdout are made. Raw LINE SEPARATOR and
 PARAGRAPH SEPARATOR are legal inside JSON strings but split lines in JavaScript ``readline`` and Python
 ``str.splitlines``, so they are escaped. They can only occur inside strings in valid JSON, so a byte-level
 replacement is safe.
@@ -8,13 +9,14 @@ replacement is safe.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
 
 from .jsonrpc import Envelope, Notification
 
-__all__ = ["FrameTemplate", "decode_envelope", "encode", "encode_line"]
+__all__ = ["FrameTemplate", "decode_envelope", "encode", "encode_line", "encode_notification"]
 
 _encoder = msgspec.json.Encoder()
 _envelope_decoder = msgspec.json.Decoder(Envelope)
@@ -36,8 +38,19 @@ def encode_line(obj: Any) -> bytes:
     return encode(obj) + b"\n"
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def encode_notification(method: str, params: Any) -> bytes:
+    """A server notification's frame, stamped with ``emittedAtMs`` now."""
+    return encode_line(Notification(method, params, _now_ms()))
+
+
 _MARKER = "\0"  # no id or method ever holds a NUL, so its encoding marks the templated field alone
 _MARKER_JSON = _encoder.encode(_MARKER)
+_STAMP = b',"emittedAtMs":'
+_STAMP_ZERO = _STAMP + b"0"
 
 
 class FrameTemplate:
@@ -51,15 +64,17 @@ class FrameTemplate:
     __slots__ = ("method", "_prefix", "_suffix")
 
     def __init__(self, method: str, params: msgspec.Struct, field: str) -> None:
-        whole = encode_line(Notification(method, msgspec.structs.replace(params, **{field: _MARKER})))
-        prefix, marker, suffix = whole.partition(_MARKER_JSON)
-        if not marker or _MARKER_JSON in suffix:
+        whole = encode_line(Notification(method, msgspec.structs.replace(params, **{field: _MARKER}), 0))
+        body, stamp, end = whole.rpartition(_STAMP_ZERO)  # the stamp is the envelope's last key
+        prefix, marker, suffix = body.partition(_MARKER_JSON)
+        if not stamp or end != b"}\n" or not marker or _MARKER_JSON in suffix:
             raise ValueError(f"{field!r} of {method} cannot be templated: the marker is not unique")
         self.method = method
-        self._prefix, self._suffix = prefix, suffix
+        self._prefix, self._suffix = prefix, suffix + _STAMP
 
     def frame(self, value: str) -> bytes:
-        return self._prefix + encode(value) + self._suffix
+        """The notification with ``value`` in the templated field, stamped with ``emittedAtMs`` now."""
+        return b"%b%b%b%d}\n" % (self._prefix, encode(value), self._suffix, _now_ms())
 
 
 def decode_envelope(line: bytes) -> Envelope:

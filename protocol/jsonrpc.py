@@ -70,9 +70,11 @@ class Request(msgspec.Struct, omit_defaults=True):
     params: Any | UnsetType = UNSET
 
 
-class Notification(msgspec.Struct, omit_defaults=True):
+class Notification(msgspec.Struct, omit_defaults=True, rename={"emitted_at_ms": "emittedAtMs"}):
     method: str
     params: Any | UnsetType = UNSET
+    emitted_at_ms: int | UnsetType = UNSET
+    """When the server sent it (Unix ms), on every server notification, as Codex's app-server stamps them."""
 
 
 class Response(msgspec.Struct):

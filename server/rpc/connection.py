@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from protocol._generated.methods import SERVER_NOTIFICATIONS, ClientMethod, ClientNotificationMethod
-from protocol.codec import decode_envelope, encode_line
+from protocol.codec import decode_envelope, encode_line, encode_notification
 from protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -31,7 +31,6 @@ from protocol.jsonrpc import (
     Envelope,
     ErrorObject,
     ErrorResponse,
-    Notification,
     Request,
     RequestId,
     Response,
@@ -254,7 +253,7 @@ class Connection:
     async def notify(self, method: str, params: Any) -> None:
         """Send a notification if this client accepts ``method``."""
         if method not in self._refused:
-            await self.send_frame(encode_line(Notification(method, params)))
+            await self.send_frame(encode_notification(method, params))
 
     async def send_notification(self, method: str, frame: bytes) -> None:
         """Send an already encoded notification (encoded once for every subscriber) if the client accepts it."""

@@ -19,8 +19,7 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from protocol.codec import encode_line
-from protocol.jsonrpc import Notification
+from protocol.codec import encode_notification
 
 from ..errors import ConnectionClosed
 from ..ids import next_request_id
@@ -107,7 +106,7 @@ class Subscribers:
     async def notify(self, method: str, params: Any) -> None:
         """Encode once, send to every open peer that accepts ``method``."""
         if self._peers:
-            await self.send(method, encode_line(Notification(method, params)))
+            await self.send(method, encode_notification(method, params))
 
     async def send(self, method: str, frame: bytes) -> None:
         """Send an encoded ``method`` notification (see ``protocol.codec.FrameTemplate``) to every open peer."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
 
 import msgspec
 import pytest
 
 from protocol._generated.types import AgentMessageDeltaNotification
-from protocol.codec import FrameTemplate, encode_line
+from protocol.codec import FrameTemplate, encode_line, encode_notification
 from protocol.jsonrpc import Notification
 
 
@@ -27,13 +28,28 @@ def test_a_frame_is_one_physical_line_whatever_the_text_holds() -> None:
 DELTA = AgentMessageDeltaNotification(thread_id="thr", turn_id="turn", item_id="item", delta="")
 
 
+def _stamp(frame: bytes) -> int:
+    return msgspec.json.decode(frame)["emittedAtMs"]
+
+
 def test_a_frame_template_makes_exactly_the_bytes_of_encoding_the_whole_message() -> None:
     template = FrameTemplate("item/agentMessage/delta", DELTA, "delta")
     rng = random.Random(3)
     alphabet = ["a", " ", '"', "\\", "\n", "\x00", "é", "—", "\u2028", "\u2029", "😀", "\x7f"]
     for value in ["", *("".join(rng.choices(alphabet, k=rng.randint(1, 12))) for _ in range(300))]:
-        whole = encode_line(Notification("item/agentMessage/delta", msgspec.structs.replace(DELTA, delta=value)))
-        assert template.frame(value) == whole, value
+        frame = template.frame(value)
+        params = msgspec.structs.replace(DELTA, delta=value)
+        assert frame == encode_line(Notification("item/agentMessage/delta", params, _stamp(frame))), value
+
+
+def test_every_server_notification_is_stamped_with_the_time_it_was_sent_as_the_last_key() -> None:
+    before = time.time_ns() // 1_000_000
+    whole = encode_notification("thread/status/changed", {"threadId": "t", "status": {"type": "idle"}})
+    templated = FrameTemplate("item/agentMessage/delta", DELTA, "delta").frame("x")
+    after = time.time_ns() // 1_000_000
+    for frame in (whole, templated):
+        assert list(msgspec.json.decode(frame)) == ["method", "params", "emittedAtMs"]  # Codex's key order
+        assert before <= _stamp(frame) <= after
 
 
 def test_a_template_refuses_a_field_whose_marker_would_not_be_unique() -> None:
