@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from protocol._generated.methods import ClientMethod as M
 from protocol._generated.types import (
@@ -103,4 +103,15 @@ def register(router: Router, app: App) -> None:
         (M.THREAD_NAME_SET, set_name), (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
     ]
     for method, handler in routes:
-        router.add(method, handler)
+        router.add(method, handler, repair=with_tool_types if method == M.THREAD_START else None)
+
+
+def with_tool_types(params: Any) -> Any:
+    """``thread/start`` params with each ``dynamicTools`` entry's ``type`` filled in where it is missing (a group
+    has ``tools``, anything else is a function): Codex accepts specs without it, and its own README shows one."""
+    tools = params.get("dynamicTools") if isinstance(params, dict) else None
+    if not isinstance(tools, list):
+        return params
+    filled = [{"type": "namespace" if "tools" in t else "function", **t} if isinstance(t, dict) and "type" not in t
+              else t for t in tools]
+    return {**params, "dynamicTools": filled}

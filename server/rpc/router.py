@@ -2,7 +2,9 @@
 
 Routes are built from the generated registry (``protocol._generated.methods.CLIENT_REQUESTS``), so a handler
 can only be registered for a method the schema defines. Params decode in the second phase, with a decoder
-cached per method; the router also enforces experimental gating at method and field level.
+cached per method; the router also enforces experimental gating at method and field level. A route may carry a
+``repair``: params that fail to decode are passed to it (as plain JSON values) and decoded once more from what
+it returns, for the shapes Codex accepts beyond its own schema. Valid params never pay for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["Handler", "Router"]
 
 Handler = Callable[["RequestContext", Any], Awaitable[Any]]
+Repair = Callable[[Any], Any]
 
 _PATH = re.compile(r" - at `(\$[^`]*)`$")
 
@@ -36,6 +39,7 @@ class _Route:
     decoder: msgspec.json.Decoder[Any] | None
     handler: Handler
     experimental_attrs: tuple[tuple[str, str], ...]  # (wire name, attribute name)
+    repair: Repair | None = None
 
 
 class Router:
@@ -43,7 +47,7 @@ class Router:
         self._specs = CLIENT_REQUESTS if specs is None else specs
         self._routes: dict[str, _Route] = {}
 
-    def add(self, method: str, handler: Handler) -> None:
+    def add(self, method: str, handler: Handler, *, repair: Repair | None = None) -> None:
         spec = self._specs.get(method)
         if spec is None:
             raise KeyError(f"{method!r} is not a client request in the schema")
@@ -52,7 +56,7 @@ class Router:
         if spec.experimental_fields and spec.params is not None:
             by_wire = {f.encode_name: f.name for f in msgspec.structs.fields(spec.params)}
             attrs = tuple((wire, by_wire[wire]) for wire in sorted(spec.experimental_fields))
-        self._routes[method] = _Route(spec, decoder, handler, attrs)
+        self._routes[method] = _Route(spec, decoder, handler, attrs, repair)
 
     async def call(self, ctx: RequestContext, method: str, raw_params: msgspec.Raw | Any) -> Any:
         spec = self._specs.get(method)
@@ -79,6 +83,11 @@ class Router:
         try:
             return route.decoder.decode(raw_params)
         except msgspec.ValidationError as exc:
+            if route.repair is not None and isinstance(raw_params, msgspec.Raw):
+                try:
+                    return route.decoder.decode(msgspec.json.encode(route.repair(msgspec.json.decode(raw_params))))
+                except msgspec.ValidationError:
+                    pass  # not repairable: the original error says what is wrong
             text = str(exc)
             match = _PATH.search(text)
             path = match.group(1) if match else "$"

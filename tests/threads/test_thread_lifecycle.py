@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from protocol.client import RpcFailure
-from tests.harness import running_server
+from server.simulator import Simulator
+from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
 
@@ -170,6 +171,22 @@ async def test_dynamic_tools_need_the_experimental_capability(tmp_path: Path) ->
         with pytest.raises(RpcFailure) as failure:
             await h.client.request("thread/start", {"dynamicTools": [tool]})
         assert failure.value.message == "thread/start.dynamicTools requires experimentalApi capability"
+
+
+async def test_dynamic_tools_without_a_type_are_taken_as_codex_takes_them(tmp_path: Path) -> None:
+    # Codex's own README registers tools this way: no "type"; a group is told apart by its "tools".
+    function = {"name": "lookup", "description": "d", "inputSchema": {"type": "object"}}
+    group = {"name": "files", "description": "file tools", "tools": [
+        {"type": "function", "name": "read", "description": "r", "inputSchema": {"type": "object"}}]}
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread = (await h.client.request("thread/start", {"dynamicTools": [function, group]}))["thread"]
+            turn, _ = await h.client.run_turn({"threadId": thread["id"], "input": [{"type": "text", "text": "hi"}]})
+            assert turn["status"] == "completed"
+            with pytest.raises(RpcFailure) as refused:  # what no repair can mend still gets the decoder's own error
+                await h.client.request("thread/start", {"dynamicTools": [{"name": "lookup"}]})
+            assert refused.value.code == -32602 and "dynamicTools[0]" in refused.value.message
+    assert [t["name"] for t in sim.requests[-1].body["tools"]] == ["lookup", "files__read"]
 
 
 async def test_a_dynamic_tool_with_an_invalid_input_schema_is_rejected_by_name(tmp_path: Path) -> None:
