@@ -4,7 +4,9 @@ Contract (Codex's observed semantics):
 - ``turn/start`` answers first (status ``inProgress``, ``startedAt: null``); the turn announces itself only
   after that response is out. While a regular turn runs, ``turn/start`` joins it like a steer and answers
   with the active turn; a compaction turn is not steerable (``activeTurnNotSteerable``).
-- ``turn/steer`` checks ``expectedTurnId`` (``expected active turn id `X` but found `Y` ``).
+- ``turn/steer`` checks ``expectedTurnId`` (``expected active turn id `X` but found `Y` ``). Steered or
+  joined input cuts the response streaming now short, and the next request carries it at once (observed on
+  codex-cli 0.163.0: the partial message is never sent back to the model).
 - ``turn/interrupt`` of the active turn cancels it and answers once it has ended, before
   ``thread/status/changed {idle}`` and ``turn/completed {interrupted}``; a stale, wrong or finished turn id
   is refused at once, so it never hangs and never cancels a newer turn.
@@ -79,6 +81,7 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
                 raise not_steerable(active)
             _sticky(session, params)  # as Codex: the overrides still become the thread's settings
             active.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
+            active.preempt()  # as a steer: the response streaming now gives way to the next request
             return active, True
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
@@ -116,6 +119,7 @@ async def steer_turn(sessions: Sessions, params: TurnSteerParams) -> TurnSteerRe
         if active.kind != "regular":
             raise not_steerable(active)
         active.pending_inputs.append(PendingInput(list(params.input), client_id))
+        active.preempt()  # as Codex: the response streaming now is cut short; the next request carries this
         return active.turn_id
 
     return TurnSteerResponse(turn_id=await session.call(job))

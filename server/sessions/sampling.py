@@ -35,6 +35,7 @@ from protocol._generated.types import (
 )
 from protocol.codec import FrameTemplate
 
+from ..compaction.items import is_compaction
 from ..ids import uuid7
 from ..upstream.client import ResponsesClient
 from ..upstream.errors import HttpStatusError, ResponseFailed, StreamError, UpstreamError
@@ -63,6 +64,8 @@ class Sampled:
     outputs: list[dict[str, Any]]
     usage: Usage | None
     model: str | None = None
+    preempted: bool = False
+    """Cut short by steered input: ``outputs`` is what the model may keep of it (see ``_Attempt.kept``)."""
 
 
 def _wire_info(info: Any) -> CodexErrorInfo | None:
@@ -179,6 +182,20 @@ class _Attempt:
             self.turn.last_agent_text = shown.text
         await self.turn.item_completed(shown)
 
+    def kept(self) -> list[dict[str, Any]]:
+        """What a response cut short by a steer leaves the model: its completed messages, each with the reasoning
+        before it, up to any checkpoint (one applies only at response.completed). No call (it was never shown
+        or run) and no trailing reasoning (the API refuses reasoning without the item it leads to)."""
+        kept: list[dict[str, Any]] = []
+        for item in self.outputs:
+            if is_compaction(item):
+                break
+            if item.get("type") in ("message", "reasoning"):
+                kept.append(item)
+        while kept and kept[-1].get("type") == "reasoning":
+            kept.pop()
+        return kept
+
     async def abandon(self) -> None:
         """The attempt broke: what it showed completes as shown (a partial answer); nothing unseen remains."""
         for state in self.open.values():
@@ -217,7 +234,10 @@ async def _announce_retry(turn: ActiveTurn, error: UpstreamError, attempt: int, 
 
 
 async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]) -> Sampled:
-    """Run one sampling request to completion, retrying broken streams; raises ``TurnFailed``."""
+    """Run one sampling request to completion, retrying broken streams; raises ``TurnFailed``.
+
+    Input steered in while it streams cuts it short (``ActiveTurn.preempt``), as Codex does: the loop's next
+    request carries the input at once instead of after the whole response."""
     limit = client.provider.stream_max_retries
 
     async def on_retry(notice: RetryNotice) -> None:
@@ -227,8 +247,18 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
     while True:
         attempt = _Attempt(turn)
         try:
-            async with client.stream(body, on_retry=on_retry) as events:
-                return await _consume(attempt, events)
+            with anyio.CancelScope() as preemptible:
+                turn.sampling = preemptible
+                try:
+                    if turn.pending_inputs:  # steered in after this request was built: it must go in the next
+                        preemptible.cancel()
+                    async with client.stream(body, on_retry=on_retry) as events:
+                        return await _consume(attempt, events)
+                finally:
+                    turn.sampling = None
+            # Only a steer gets here (a return or an error leaves the block): what was shown ends as shown.
+            await attempt.abandon()
+            return Sampled(attempt.kept(), None, preempted=True)
         except (StreamError, ResponseFailed) as exc:
             # A broken stream, or a response.failed the server marks as worth retrying (server_error, overload,
             # "try again in"): none of the attempt's output reaches the model's history, the same request goes again.

@@ -118,6 +118,8 @@ class ActiveTurn:
     reading would otherwise hold the ending, and the process, forever)."""
     held: list[tuple[str, Any]] | None = None
     """Item notifications waiting for the ending's write (None: they go out at once)."""
+    sampling: anyio.CancelScope | None = None
+    """The sampling request streaming now: input steered in meanwhile cuts it short (``preempt``), as Codex does."""
     last_message: AgentMessageThreadItem | None = None
     """The turn's last completed agent message: a completed turn's ``turn/completed`` carries it, as Codex's."""
 
@@ -140,6 +142,11 @@ class ActiveTurn:
         self.accepting_input = False
         self.scope.cancel()
         await self.done.wait()
+
+    def preempt(self) -> None:
+        """New input is waiting: stop the response streaming now, so the next request carries the input."""
+        if self.sampling is not None:
+            self.sampling.cancel()
 
     # -- items and history ---------------------------------------------------------------------------------
 

@@ -231,6 +231,35 @@ async def test_a_joining_turn_start_with_a_tool_output_delivers_it_and_adds_no_e
             events = [e async for e in h.client.turn_events(turn_id)]
             assert events[-1]["params"]["turn"]["status"] == "completed"
         follow_up = _shape(sim.requests[-1].body)
-    assert follow_up[:2] == ["user:hi", "assistant:one two"]
-    assert [word.split(":")[0] for word in follow_up[2:]] == ["function_call", "function_call_output"]  # no user:
+    assert follow_up[0] == "user:hi"  # the joined input cut the first response short: none of it goes back
+    assert [word.split(":")[0] for word in follow_up[1:]] == ["function_call", "function_call_output"]  # no user:
     assert follow_up[-1].endswith(":3 tests failed")
+
+
+async def test_a_steer_cuts_the_streaming_response_short_and_the_next_request_carries_it_at_once(
+        tmp_path: Path) -> None:
+    gate = Gate()  # held for the whole test: the first response never finishes on its own
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three four", 4)], stall_after=6, gate=gate),
+                    Reply.text("Stopping at two."), Reply.text("Next answer."))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id, turn_id = await _stalled_turn(h, gate)
+                await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
+                                                      "input": _text("stop at two")})
+                events = [e async for e in h.client.turn_events(turn_id, timeout=20)]
+                assert events[-1]["params"]["turn"]["status"] == "completed"
+                done = [e["params"]["item"] for e in events if e["method"] == "item/completed"]
+                assert [(i["type"], i.get("phase")) for i in done] == [
+                    ("userMessage", None), ("agentMessage", "partial_answer"), ("userMessage", None),
+                    ("agentMessage", None)]
+                assert done[1]["text"] == "".join(e["params"]["delta"] for e in events
+                                                  if e["params"].get("itemId") == done[1]["id"]
+                                                  and e["method"] == "item/agentMessage/delta")
+                assert done[-1]["text"] == "Stopping at two."
+                await h.client.run_turn({"threadId": thread_id, "input": _text("go on")})
+        finally:
+            gate.release()
+    steered, after = sim.requests[1].body, sim.requests[2].body
+    assert _shape(steered) == ["user:hi", "user:stop at two"]  # what was cut short never goes back to the model
+    assert _shape(after) == ["user:hi", "user:stop at two", "assistant:Stopping at two.", "user:go on"]
