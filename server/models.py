@@ -20,6 +20,7 @@ from .config import ConfigError, Settings
 __all__ = ["CATALOG", "DEFAULT_MODEL", "CatalogEntry", "ModelInfo", "list_models", "model_info"]
 
 DEFAULT_MODEL = "gpt-5.1-codex"
+EFFECTIVE_WINDOW_PERCENT = 95  # Codex's default effective_context_window_percent
 
 _EFFORTS: Mapping[str, str] = {
     "minimal": "Answers almost at once; for lookups and one-line edits",
@@ -99,6 +100,12 @@ class ModelInfo:
     default_reasoning_effort: str | None
     supported_reasoning_efforts: tuple[ReasoningEffortOption, ...]
     input_modalities: tuple[InputModality, ...]
+
+    @property
+    def effective_context_window(self) -> int | None:
+        """The window clients are told (``modelContextWindow``): 95% of it, as Codex reports for its models,
+        leaving room for what the server adds around the input."""
+        return None if self.context_window is None else self.context_window * EFFECTIVE_WINDOW_PERCENT // 100
 
     @property
     def effective_auto_compact_limit(self) -> int | None:

@@ -45,6 +45,12 @@ def test_config_overrides_the_catalog_window_and_limit() -> None:
     assert info.effective_auto_compact_limit == 50_000
 
 
+def test_clients_are_told_ninety_five_percent_of_the_window_as_codex_tells_them() -> None:
+    assert model_info(settings(), "gpt-5.1").effective_context_window == 258_400  # what codex-cli 0.163.0 reports
+    assert model_info(settings(model_context_window=100_000)).effective_context_window == 95_000
+    assert model_info(settings(), "my-local-model").effective_context_window is None
+
+
 def test_a_configured_limit_above_ninety_percent_of_the_window_is_capped() -> None:
     info = model_info(settings(model_context_window=100_000, model_auto_compact_token_limit=99_000))
     assert info.effective_auto_compact_limit == 90_000

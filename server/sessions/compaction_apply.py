@@ -79,7 +79,7 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
         session.history[:] = replacement
         turn.unsaved_history.clear()
         turn.compactions += 1
-        window = services.model(session.meta.settings.model).context_window
+        window = services.model(session.meta.settings.model).effective_context_window
         # No response has measured the new history yet: the estimate is the whole of it until one does.
         previous = session.meta.token_usage
         usage = ThreadTokenUsage(

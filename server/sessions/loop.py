@@ -117,7 +117,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         for call in calls:
             turn.append_history([await run_tool_call(turn, call)])
         # As Codex orders it: a response's token usage is announced once its tool calls have run.
-        await record_usage(turn, sampled.usage, services.model(settings.model).context_window)
+        await record_usage(turn, sampled.usage, services.model(settings.model).effective_context_window)
         await turn.flush()
         if not calls and not turn.pending_inputs:
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn

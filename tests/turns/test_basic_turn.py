@@ -34,6 +34,7 @@ async def test_a_turn_streams_the_codex_sequence_and_ends_with_one_turn_complete
             assert deltas == message["text"] == "Hello there, friend."
             usage = [e for e in events if e["method"] == "thread/tokenUsage/updated"][-1]["params"]["tokenUsage"]
             assert usage["last"]["totalTokens"] == 62
+            assert usage["modelContextWindow"] == 258_400  # 95% of the catalog's 272,000, as Codex reports it
             read = await h.client.request("thread/read", {"threadId": thread["id"], "includeTurns": True})
             stored = read["thread"]["turns"][0]
             timing = ("startedAt", "completedAt", "durationMs")
