@@ -27,6 +27,7 @@ from protocol._generated.types import (
     ThreadStartParams,
     ThreadStartResponse,
     ThreadStatusChangedNotification,
+    ThreadTokenUsageUpdatedNotification,
     ThreadTurnsListParams,
     Turn,
     TurnsPage,
@@ -168,9 +169,23 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
         raise
 
     async def replay() -> None:
-        session.subscribers.replay(peer)
+        try:
+            await _announce_usage(sessions, session, peer)
+        finally:
+            session.subscribers.replay(peer)  # whatever the store said: nothing may stay held back
 
     return response, replay
+
+
+async def _announce_usage(sessions: Sessions, session: ThreadSession, peer: ClientPeer) -> None:
+    """As Codex after a resume answer: the thread's token usage so far, under its last turn."""
+    usage = session.meta.token_usage
+    if usage is None or session.ephemeral:
+        return
+    last = await sessions.store.list_turns(session.thread_id, limit=1, direction="desc")
+    if last.items:
+        await peer.notify(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
+            thread_id=session.thread_id, turn_id=last.items[0].turn_id, token_usage=usage))
 
 
 async def _resume_response(sessions: Sessions, session: ThreadSession, params: ThreadResumeParams,

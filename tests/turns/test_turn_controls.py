@@ -117,8 +117,24 @@ async def test_history_and_encrypted_reasoning_are_replayed_after_a_restart(tmp_
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
             await h.client.run_turn({"threadId": thread_id, "input": _text("question one")})
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            usage_seen, witness = anyio.Event(), h.client.on_message
+
+            def watch(message: dict[str, Any]) -> None:
+                assert witness is not None
+                witness(message)
+                if message.get("method") == "thread/tokenUsage/updated":
+                    usage_seen.set()
+
+            h.client.on_message = watch
             resumed = await h.client.request("thread/resume", {"threadId": thread_id})
             turns = resumed["thread"]["turns"]
+            # As Codex: after the resume answer, the thread's token usage so far, under its last turn.
+            with anyio.fail_after(5):
+                await usage_seen.wait()
+            seen = h.witness.seen
+            answer = next(i for i, m in enumerate(seen) if h.witness.sent_methods.get(m.get("id")) == "thread/resume")
+            [usage] = [m["params"] for m in seen[answer:] if m.get("method") == "thread/tokenUsage/updated"]
+            assert usage["turnId"] == turns[-1]["id"] and usage["tokenUsage"]["total"]["totalTokens"] > 0
             assert [t["status"] for t in turns] == ["completed"]
             assert [i["type"] for i in turns[0]["items"]] == ["userMessage", "reasoning", "agentMessage"]
             await h.client.run_turn({"threadId": thread_id, "input": _text("question two")})
