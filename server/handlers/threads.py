@@ -110,8 +110,15 @@ def with_tool_types(params: Any) -> Any:
     """``thread/start`` params with each ``dynamicTools`` entry's ``type`` filled in where it is missing (a group
     has ``tools``, anything else is a function): Codex accepts specs without it, and its own README shows one."""
     tools = params.get("dynamicTools") if isinstance(params, dict) else None
-    if not isinstance(tools, list):
-        return params
-    filled = [{"type": "namespace" if "tools" in t else "function", **t} if isinstance(t, dict) and "type" not in t
-              else t for t in tools]
-    return {**params, "dynamicTools": filled}
+    return {**params, "dynamicTools": _typed(tools)} if isinstance(tools, list) else params
+
+
+def _typed(tools: list[Any]) -> list[Any]:
+    typed = []
+    for tool in tools:
+        if isinstance(tool, dict) and "type" not in tool:
+            tool = {"type": "namespace" if "tools" in tool else "function", **tool}
+        if isinstance(tool, dict) and isinstance(tool.get("tools"), list):
+            tool = {**tool, "tools": _typed(tool["tools"])}
+        typed.append(tool)
+    return typed

@@ -82,12 +82,13 @@ class Router:
             raise InvalidRequest("Invalid request: missing field `params`")
         try:
             return route.decoder.decode(raw_params)
-        except msgspec.ValidationError as exc:
+        except msgspec.ValidationError as first:
+            exc = first
             if route.repair is not None and isinstance(raw_params, msgspec.Raw):
                 try:
                     return route.decoder.decode(msgspec.json.encode(route.repair(msgspec.json.decode(raw_params))))
-                except msgspec.ValidationError:
-                    pass  # not repairable: the original error says what is wrong
+                except msgspec.ValidationError as second:
+                    exc = second  # what is still wrong once the accepted shapes are filled in
             text = str(exc)
             match = _PATH.search(text)
             path = match.group(1) if match else "$"

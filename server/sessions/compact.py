@@ -8,7 +8,8 @@
   ``max_compactions_per_turn`` of them fails with ``contextWindowExceeded`` instead of looping.
 - ``after_response`` with the completed output items → the items to append to the history. When the
   outputs hold a ``compaction`` item (an inline checkpoint: ``sample`` returns outputs only after
-  ``response.completed``, so a cut or retried stream never gets here) the checkpoint is applied, persisted
+  ``response.completed``, so a cut or retried stream never gets here, and what a steer keeps of a response
+  cut short stops before any checkpoint) the checkpoint is applied, persisted
   and announced right away, and nothing is left to append: the replacement already ends with what followed
   the compaction item.
 - ``inline_rejected`` when the provider refused ``context_management``: remembered for the provider, so

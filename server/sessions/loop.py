@@ -32,7 +32,7 @@ from .services import TurnServices
 from .tools import run_tool_call
 from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
 
-__all__ = ["ensure_history", "model_history", "record_usage", "regular_turn"]
+__all__ = ["ensure_history", "model_history", "regular_turn"]
 
 
 def model_history(entries: Sequence[bytes]) -> list[dict[str, Any]]:
@@ -51,9 +51,10 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     return session.history
 
 
-async def record_usage(turn: ActiveTurn, usage: Usage | None, context_window: int | None) -> None:
+def account_usage(turn: ActiveTurn, usage: Usage | None, context_window: int | None) -> ThreadTokenUsage | None:
+    """Add a response's usage to the thread's (in memory; the next flush persists it); None without usage."""
     if usage is None:
-        return
+        return None
     session = turn.session
     last = TokenUsageBreakdown(total_tokens=usage.total_tokens, input_tokens=usage.input_tokens,
                                cached_input_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
@@ -67,8 +68,13 @@ async def record_usage(turn: ActiveTurn, usage: Usage | None, context_window: in
     token_usage = ThreadTokenUsage(total=total, last=last, model_context_window=context_window)
     session.meta = msgspec.structs.replace(session.meta, token_usage=token_usage,
                                            last_response_tokens=usage.total_tokens)
-    await session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
-        thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=token_usage))
+    return token_usage
+
+
+async def announce_usage(turn: ActiveTurn, token_usage: ThreadTokenUsage | None) -> None:
+    if token_usage is not None:
+        await turn.session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
+            thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=token_usage))
 
 
 def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: Any = None) -> RequestPlan:
@@ -98,6 +104,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it
         turn.last_agent_text = None  # the outputSchema judges the last response's message, not an earlier one
+        turn.last_message = None  # and turn/completed carries the last response's answer
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
@@ -110,14 +117,19 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
             raise
         outputs = sampled.outputs
         turn.append_history(await after_response(turn, services, outputs))
-        session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
+        if sampled.sent:
+            session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
+        if sampled.preempted and outputs:
+            # No usage measured the messages kept from a response cut short: estimate the whole history until
+            # a response does, or compaction would miss what the cut request carried.
+            session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0)
+        usage = account_usage(turn, sampled.usage, services.model(settings.model).effective_context_window)
         calls = [item for item in outputs if item.get("type") == "function_call"]
         if calls:
-            await turn.flush()  # the model's calls are durable before any client runs them
+            await turn.flush()  # the model's calls (and the usage) are durable before any client runs them
         for call in calls:
             turn.append_history([await run_tool_call(turn, call)])
-        # As Codex orders it: a response's token usage is announced once its tool calls have run.
-        await record_usage(turn, sampled.usage, services.model(settings.model).effective_context_window)
+        await announce_usage(turn, usage)  # as Codex orders it: once the response's tool calls have run
         await turn.flush()
         if not calls and not turn.pending_inputs:
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn

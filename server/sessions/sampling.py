@@ -8,6 +8,9 @@ Contract:
   ``response.completed`` arrived. A stream that breaks is retried (``error {willRetry: true}``, up to the
   provider's ``stream_max_retries``) with the same request, so a partial attempt — in particular one that
   streamed a compaction item — commits nothing.
+- The one exception is a steer (``ActiveTurn.preempt``), as Codex does it: input waiting cuts the attempt
+  short between two events (never inside one, so no item is left half-shown), and only its completed messages
+  are kept (``kept_when_cut_short``). The next request carries the input at once.
 - Any other upstream failure raises ``TurnFailed`` with the error mapped to ``codexErrorInfo``.
 """
 
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +70,9 @@ class Sampled:
     usage: Usage | None
     model: str | None = None
     preempted: bool = False
-    """Cut short by steered input: ``outputs`` is what the model may keep of it (see ``_Attempt.kept``)."""
+    """Cut short by steered input: ``outputs`` is what the model may keep of it (``kept_when_cut_short``)."""
+    sent: bool = True
+    """False when input was waiting before the request went out: it was never sent."""
 
 
 def _wire_info(info: Any) -> CodexErrorInfo | None:
@@ -77,6 +84,21 @@ def _wire_info(info: Any) -> CodexErrorInfo | None:
 
 def upstream_turn_error(exc: UpstreamError) -> TurnError:
     return turn_error(exc.message, _wire_info(exc.codex_error_info()))
+
+
+def kept_when_cut_short(outputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a response cut short by a steer leaves the model: its completed messages, each with the reasoning
+    right before it, up to any checkpoint (one applies only at response.completed). No call (it was never shown
+    or run), and no reasoning that led to anything else (the API refuses reasoning without its next item)."""
+    kept: list[dict[str, Any]] = []
+    for index, item in enumerate(outputs):
+        if is_compaction(item):
+            break
+        kind = item.get("type")
+        following = outputs[index + 1].get("type") if index + 1 < len(outputs) else None
+        if kind == "message" or (kind == "reasoning" and following == "message"):
+            kept.append(item)
+    return kept
 
 
 @dataclass
@@ -182,20 +204,6 @@ class _Attempt:
             self.turn.last_agent_text = shown.text
         await self.turn.item_completed(shown)
 
-    def kept(self) -> list[dict[str, Any]]:
-        """What a response cut short by a steer leaves the model: its completed messages, each with the reasoning
-        before it, up to any checkpoint (one applies only at response.completed). No call (it was never shown
-        or run) and no trailing reasoning (the API refuses reasoning without the item it leads to)."""
-        kept: list[dict[str, Any]] = []
-        for item in self.outputs:
-            if is_compaction(item):
-                break
-            if item.get("type") in ("message", "reasoning"):
-                kept.append(item)
-        while kept and kept[-1].get("type") == "reasoning":
-            kept.pop()
-        return kept
-
     async def abandon(self) -> None:
         """The attempt broke: what it showed completes as shown (a partial answer); nothing unseen remains."""
         for state in self.open.values():
@@ -208,8 +216,11 @@ class _Attempt:
         self.open.clear()
 
 
-async def _consume(attempt: _Attempt, events: EventStream) -> Sampled:
+async def _consume(attempt: _Attempt, events: EventStream) -> Sampled | None:
+    """The attempt's events until ``response.completed``; None when steered input cut it short."""
+    turn = attempt.turn
     async for event in events:
+        turn.waiting_upstream = False  # handling an event is never cut into: a steer waits for its end
         if isinstance(event, OutputTextDelta):
             await attempt.text_delta(event)
         elif isinstance(event, OutputItemAdded):
@@ -220,6 +231,9 @@ async def _consume(attempt: _Attempt, events: EventStream) -> Sampled:
             await attempt.reasoning(event)
         elif isinstance(event, ResponseCompleted):
             return Sampled(attempt.outputs, event.response.usage, event.response.model)
+        if turn.pending_inputs:
+            return None
+        turn.waiting_upstream = True
     raise StreamError("stream ended without response.completed")
 
 
@@ -245,20 +259,18 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
 
     failures = 0
     while True:
+        if turn.pending_inputs:  # steered in after this request was built: it goes with the next one, unsent
+            return Sampled([], None, preempted=True, sent=False)
         attempt = _Attempt(turn)
         try:
-            with anyio.CancelScope() as preemptible:
-                turn.sampling = preemptible
-                try:
-                    if turn.pending_inputs:  # steered in after this request was built: it must go in the next
-                        preemptible.cancel()
-                    async with client.stream(body, on_retry=on_retry) as events:
-                        return await _consume(attempt, events)
-                finally:
-                    turn.sampling = None
-            # Only a steer gets here (a return or an error leaves the block): what was shown ends as shown.
+            with _preemptible(turn):
+                async with client.stream(body, on_retry=on_retry) as events:
+                    sampled = await _consume(attempt, events)
+                if sampled is not None:
+                    return sampled
+            # Steered (between two events, or while waiting on upstream): what was shown ends as shown.
             await attempt.abandon()
-            return Sampled(attempt.kept(), None, preempted=True)
+            return Sampled(kept_when_cut_short(attempt.outputs), None, preempted=True)
         except (StreamError, ResponseFailed) as exc:
             # A broken stream, or a response.failed the server marks as worth retrying (server_error, overload,
             # "try again in"): none of the attempt's output reaches the model's history, the same request goes again.
@@ -268,6 +280,18 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
                 raise TurnFailed(upstream_turn_error(exc)) from exc
             failures += 1
             await _announce_retry(turn, exc, failures, limit)
-            await anyio.sleep(delay)
+            with _preemptible(turn):
+                await anyio.sleep(delay)  # a steer ends the pause: the next request carries it
         except UpstreamError as exc:
             raise TurnFailed(upstream_turn_error(exc)) from exc
+
+
+@contextmanager
+def _preemptible(turn: ActiveTurn) -> Iterator[None]:
+    """A stretch of waiting on upstream that a steer may cancel (``ActiveTurn.preempt``)."""
+    with anyio.CancelScope() as scope:
+        turn.sampling, turn.waiting_upstream = scope, True
+        try:
+            yield
+        finally:
+            turn.sampling, turn.waiting_upstream = None, False

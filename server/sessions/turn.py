@@ -119,7 +119,10 @@ class ActiveTurn:
     held: list[tuple[str, Any]] | None = None
     """Item notifications waiting for the ending's write (None: they go out at once)."""
     sampling: anyio.CancelScope | None = None
-    """The sampling request streaming now: input steered in meanwhile cuts it short (``preempt``), as Codex does."""
+    """The sampling request in flight: input steered in meanwhile cuts it short (``preempt``), as Codex does."""
+    waiting_upstream: bool = False
+    """Whether the turn is waiting on upstream right now (connecting, headers, the next event, a retry's pause):
+    the only moments a steer cancels; between events it is seen at the next one's end."""
     last_message: AgentMessageThreadItem | None = None
     """The turn's last completed agent message: a completed turn's ``turn/completed`` carries it, as Codex's."""
 
@@ -144,8 +147,9 @@ class ActiveTurn:
         await self.done.wait()
 
     def preempt(self) -> None:
-        """New input is waiting: stop the response streaming now, so the next request carries the input."""
-        if self.sampling is not None:
+        """New input is waiting (already in ``pending_inputs``): stop the response in flight, so the next request
+        carries the input. Handling an event is never cut into; waiting on upstream is."""
+        if self.sampling is not None and self.waiting_upstream:
             self.sampling.cancel()
 
     # -- items and history ---------------------------------------------------------------------------------
@@ -165,7 +169,7 @@ class ActiveTurn:
     async def item_completed(self, item: ThreadItem) -> None:
         _, started = self.open_items.pop(item.id, (item, now_ms()))
         self.streamed.pop(item.id, None)
-        if isinstance(item, AgentMessageThreadItem):
+        if isinstance(item, AgentMessageThreadItem) and item.phase != "partial_answer":
             self.last_message = item
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
@@ -187,9 +191,8 @@ class ActiveTurn:
         if isinstance(item, DynamicToolCallThreadItem):
             note = InputTextDynamicToolCallOutputContentItem(text="interrupted before the client answered")
             return msgspec.structs.replace(item, status="failed", success=False, content_items=[note])
-        if isinstance(item, ReasoningThreadItem):
-            summary = ["".join(part) for _, part in sorted(shown.summary.items())]
-            return msgspec.structs.replace(item, summary=summary) if summary else None
+        if isinstance(item, ReasoningThreadItem):  # announced, so it completes, with what its summary showed
+            return msgspec.structs.replace(item, summary=["".join(part) for _, part in sorted(shown.summary.items())])
         return item
 
     async def add_user_input(self, inputs: list[UserInput], client_id: str | None) -> None:

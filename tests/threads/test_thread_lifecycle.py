@@ -177,7 +177,7 @@ async def test_dynamic_tools_without_a_type_are_taken_as_codex_takes_them(tmp_pa
     # Codex's own README registers tools this way: no "type"; a group is told apart by its "tools".
     function = {"name": "lookup", "description": "d", "inputSchema": {"type": "object"}}
     group = {"name": "files", "description": "file tools", "tools": [
-        {"type": "function", "name": "read", "description": "r", "inputSchema": {"type": "object"}}]}
+        {"name": "read", "description": "r", "inputSchema": {"type": "object"}}]}  # nested ones too
     with Simulator() as sim:
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread = (await h.client.request("thread/start", {"dynamicTools": [function, group]}))["thread"]
@@ -204,3 +204,11 @@ def _chain(first, second):  # type: ignore[no-untyped-def]
         second(message)
 
     return both
+
+
+async def test_a_repaired_dynamic_tool_that_is_still_invalid_is_refused_for_what_is_really_wrong(
+        tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        with pytest.raises(RpcFailure) as refused:
+            await h.client.request("thread/start", {"dynamicTools": [{"name": "lookup", "description": "d"}]})
+    assert refused.value.code == -32602 and "inputSchema" in refused.value.message  # not the missing `type`

@@ -78,9 +78,11 @@ async def test_a_stale_turn_id_never_interrupts_the_newer_turn(tmp_path: Path) -
 
 
 async def test_steered_input_joins_the_running_turn_before_its_next_request(tmp_path: Path) -> None:
-    gate = Gate()
+    gate, second_gate = Gate(), Gate()  # the steer cuts the first response short; the second waits for the join
     with Simulator() as sim:
-        sim.enqueue(Reply(output=[Text("working on it", 2)], stall_after=2, gate=gate), Reply.text("done, with the tests"))
+        sim.enqueue(Reply(output=[Text("working on it", 2)], stall_after=2, gate=gate),
+                    Reply(output=[Text("done, with the tests", 2)], stall_after=2, gate=second_gate),
+                    Reply.text("done, with tests and docs"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
             turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
@@ -91,14 +93,18 @@ async def test_steered_input_joins_the_running_turn_before_its_next_request(tmp_
             steered = await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
                                                             "input": _text("also add tests")})
             assert steered == {"turnId": turn_id}
+            assert await second_gate.wait_reached_async(10)
             joined = await h.client.request("turn/start", {"threadId": thread_id, "input": _text("and docs")})
             assert joined["turn"]["id"] == turn_id
             gate.release()
+            second_gate.release()
             events = [e async for e in h.client.turn_events(turn_id)]
             users = [e["params"]["item"]["content"][0]["text"] for e in events
                      if e["method"] == "item/completed" and e["params"]["item"]["type"] == "userMessage"]
             assert users == ["hi", "also add tests", "and docs"]
             assert events[-1]["params"]["turn"]["status"] == "completed"
+            assert events[-1]["params"]["turn"]["items"][0]["text"] == "done, with tests and docs"
+        assert len(sim.requests) == 3  # each input cut the response in flight short and went out at once
         second_input = sim.requests[-1].body["input"]
         texts = [c["text"] for i in second_input if i.get("role") == "user" for c in i["content"]]
         assert texts[-2:] == ["also add tests", "and docs"]

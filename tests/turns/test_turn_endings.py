@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from server.sessions.sampling import kept_when_cut_short
 from server.simulator import Gate, Reply, Simulator, Text
 from server.store import apply
 from tests.harness import SIM_ENV, running_server, sim_overrides
@@ -263,3 +264,19 @@ async def test_a_steer_cuts_the_streaming_response_short_and_the_next_request_ca
     steered, after = sim.requests[1].body, sim.requests[2].body
     assert _shape(steered) == ["user:hi", "user:stop at two"]  # what was cut short never goes back to the model
     assert _shape(after) == ["user:hi", "user:stop at two", "assistant:Stopping at two.", "user:go on"]
+
+
+def _cut_short(*outputs: dict[str, Any]) -> list[str]:
+    return [f"{item['type']}:{item.get('id')}" for item in kept_when_cut_short(outputs)]
+
+
+def test_a_response_cut_short_keeps_its_completed_messages_and_the_reasoning_that_led_to_each() -> None:
+    reasoning = {"type": "reasoning", "id": "rs_1"}
+    message = {"type": "message", "id": "msg_1", "role": "assistant"}
+    call = {"type": "function_call", "id": "fc_1", "call_id": "c1"}
+    assert _cut_short(reasoning, message) == ["reasoning:rs_1", "message:msg_1"]
+    assert _cut_short(message, {"type": "reasoning", "id": "rs_2"}) == ["message:msg_1"]  # no trailing reasoning
+    # A call was never shown or run: it goes, and so does the reasoning that led to it, not to the message.
+    assert _cut_short(reasoning, call, message) == ["message:msg_1"]
+    # A checkpoint applies only at response.completed: nothing from it on is kept.
+    assert _cut_short(message, {"type": "compaction", "id": "cmp_1"}, {**message, "id": "msg_2"}) == ["message:msg_1"]
