@@ -23,6 +23,7 @@ from protocol._generated.types import (
 )
 
 from ..compaction import ensure_call_output_pairs
+from ..compaction.items import is_compaction
 from ..upstream.errors import HttpStatusError
 from ..upstream.events import Usage
 from .request import RequestPlan, build_request
@@ -116,14 +117,14 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
                 continue
             raise
         outputs = sampled.outputs
+        checkpointed = any(is_compaction(item) for item in outputs)
         turn.append_history(await after_response(turn, services, outputs))
-        if sampled.sent:
-            session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
-        if sampled.preempted and outputs:
-            # No usage measured the messages kept from a response cut short: estimate the whole history until
-            # a response does, or compaction would miss what the cut request carried.
-            session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0)
+        session.meta = msgspec.structs.replace(session.meta, previous_model=settings.model)
         usage = account_usage(turn, sampled.usage, services.model(settings.model).effective_context_window)
+        if checkpointed or (sampled.preempted and outputs):
+            # No usage measured the history as it now is (an inline checkpoint replaced it; messages kept from a
+            # response cut short came with none): estimate all of it until a response measures it again.
+            session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0)
         calls = [item for item in outputs if item.get("type") == "function_call"]
         if calls:
             await turn.flush()  # the model's calls (and the usage) are durable before any client runs them

@@ -71,8 +71,6 @@ class Sampled:
     model: str | None = None
     preempted: bool = False
     """Cut short by steered input: ``outputs`` is what the model may keep of it (``kept_when_cut_short``)."""
-    sent: bool = True
-    """False when input was waiting before the request went out: it was never sent."""
 
 
 def _wire_info(info: Any) -> CodexErrorInfo | None:
@@ -221,6 +219,9 @@ async def _consume(attempt: _Attempt, events: EventStream) -> Sampled | None:
     turn = attempt.turn
     async for event in events:
         turn.waiting_upstream = False  # handling an event is never cut into: a steer waits for its end
+        if turn.sampling is not None and turn.sampling.cancel_called:
+            return None  # a steer cancelled the wait just as this event arrived: drop it, or the pending
+            # cancel would land inside its handling (an item half-shown, a frame lost)
         if isinstance(event, OutputTextDelta):
             await attempt.text_delta(event)
         elif isinstance(event, OutputItemAdded):
@@ -255,12 +256,13 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
     limit = client.provider.stream_max_retries
 
     async def on_retry(notice: RetryNotice) -> None:
-        await _announce_retry(turn, notice.error, notice.attempt, notice.max_attempts)
+        with anyio.CancelScope(shield=True):  # a steer cuts the retry's pause, never its notice
+            await _announce_retry(turn, notice.error, notice.attempt, notice.max_attempts)
 
     failures = 0
     while True:
-        if turn.pending_inputs:  # steered in after this request was built: it goes with the next one, unsent
-            return Sampled([], None, preempted=True, sent=False)
+        if turn.pending_inputs:  # steered in while the last attempt failed: the next request carries it
+            return Sampled([], None, preempted=True)
         attempt = _Attempt(turn)
         try:
             with _preemptible(turn):
@@ -291,6 +293,8 @@ def _preemptible(turn: ActiveTurn) -> Iterator[None]:
     """A stretch of waiting on upstream that a steer may cancel (``ActiveTurn.preempt``)."""
     with anyio.CancelScope() as scope:
         turn.sampling, turn.waiting_upstream = scope, True
+        if turn.pending_inputs:
+            scope.cancel()  # steered while nothing could be cut (an error being handled): stop at the first wait
         try:
             yield
         finally:

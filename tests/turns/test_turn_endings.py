@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from server.sessions.sampling import kept_when_cut_short
+from server.sessions.sampling import _Attempt, _consume, kept_when_cut_short
 from server.simulator import Gate, Reply, Simulator, Text
 from server.store import apply
+from server.upstream.events import OutputItemDone
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -245,7 +246,18 @@ async def test_a_steer_cuts_the_streaming_response_short_and_the_next_request_ca
                     Reply.text("Stopping at two."), Reply.text("Next answer."))
         try:
             async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                shown, witness = anyio.Event(), h.client.on_message
+
+                def watch(message: dict[str, Any]) -> None:
+                    assert witness is not None
+                    witness(message)
+                    if message.get("method") == "item/agentMessage/delta":
+                        shown.set()
+
+                h.client.on_message = watch
                 thread_id, turn_id = await _stalled_turn(h, gate)
+                with anyio.fail_after(10):
+                    await shown.wait()  # the daemon has shown part of the answer: the steer cuts it short there
                 await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
                                                       "input": _text("stop at two")})
                 events = [e async for e in h.client.turn_events(turn_id, timeout=20)]
@@ -280,3 +292,40 @@ def test_a_response_cut_short_keeps_its_completed_messages_and_the_reasoning_tha
     assert _cut_short(reasoning, call, message) == ["message:msg_1"]
     # A checkpoint applies only at response.completed: nothing from it on is kept.
     assert _cut_short(message, {"type": "compaction", "id": "cmp_1"}, {**message, "id": "msg_2"}) == ["message:msg_1"]
+
+
+async def test_an_event_arriving_as_a_steer_cancels_the_wait_is_dropped_never_half_handled() -> None:
+    class Turn:  # handling the event would need a real turn: the stub fails loudly if it is handled
+        pending_inputs = [object()]
+        waiting_upstream = True
+        sampling: anyio.CancelScope | None = None
+
+    async def upstream() -> AsyncIterator[OutputItemDone]:
+        yield OutputItemDone(item={"type": "message", "id": "msg_1", "role": "assistant",
+                                   "content": [{"type": "output_text", "text": "arrived as the steer cancelled"}]})
+
+    turn = Turn()
+    with anyio.CancelScope() as scope:
+        turn.sampling = scope
+        scope.cancel()  # the steer's cancel: still pending when the turn task resumes with the event
+        result = await _consume(_Attempt(turn), upstream())  # type: ignore[arg-type]
+    assert result is None and turn.waiting_upstream is False
+
+
+async def test_a_steer_during_a_retry_pause_ends_the_pause_and_goes_out_at_once(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        # A retryable failure that asks for a 60 s pause: waiting it out would blow the test's bound.
+        sim.enqueue(Reply(output=[], end="failed", error_message="Rate limited. Please try again in 60s."),
+                    Reply.text("Heard you."))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _text("hi")}))["turn"]["id"]
+            events: list[dict[str, Any]] = []
+            with anyio.fail_after(20):
+                async for event in h.client.turn_events(turn_id):
+                    events.append(event)
+                    if event["method"] == "error" and event["params"]["willRetry"]:
+                        await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
+                                                              "input": _text("still there?")})
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+    assert _shape(sim.requests[-1].body) == ["user:hi", "user:still there?"]
