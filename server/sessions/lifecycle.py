@@ -224,8 +224,11 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     base = source.meta if source is not None else decode_meta(source_record.data)
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params)
+    # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
+    # without (the usage at that turn is not kept).
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
-                                   settings=settings, token_usage=None)
+                                   settings=settings, token_usage=base.token_usage if last_turn is None else None,
+                                   last_response_tokens=base.last_response_tokens if last_turn is None else 0)
     record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
     ephemeral = params.ephemeral is True
     history: list[dict[str, Any]] | None = None
@@ -246,7 +249,15 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         await _warn_full_history(meta, peer)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
                          store_path=sessions.store.path)
-    return ThreadForkResponse(thread=thread, **_response_fields(session)), _started(session)
+    started = _started(session)
+
+    async def announce() -> None:  # as Codex: the usage it carries, then thread/started
+        try:
+            await _announce_usage(sessions, session, peer)
+        finally:
+            await started()
+
+    return ThreadForkResponse(thread=thread, **_response_fields(session)), announce
 
 
 async def _warn_full_history(meta: ThreadMeta, peer: ClientPeer) -> None:

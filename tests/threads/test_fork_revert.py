@@ -78,3 +78,20 @@ async def test_revert_drops_the_named_turn_and_every_later_one(tmp_path: Path) -
         inputs = sim.requests[-1].body["input"]
         said = [c["text"] for i in inputs if i.get("role") == "user" for c in i["content"]]
         assert said == ["one", "again"]
+
+
+async def test_a_fork_of_the_whole_thread_carries_its_token_usage_and_says_so_before_thread_started(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, turns = await _three_turns(h)
+            whole = (await h.client.request("thread/fork", {"threadId": source}))["thread"]
+            cut = (await h.client.request("thread/fork", {"threadId": source, "lastTurnId": turns[1]}))["thread"]
+            await h.client.next_global("thread/started", where=lambda p: p["thread"]["id"] == cut["id"])
+            seen = h.witness.seen
+    usage = [(i, m["params"]) for i, m in enumerate(seen) if m.get("method") == "thread/tokenUsage/updated"
+             and m["params"]["threadId"] in (whole["id"], cut["id"])]
+    assert [(p["threadId"], p["turnId"]) for _, p in usage] == [(whole["id"], turns[-1])]  # as Codex; none when cut
+    started = next(i for i, m in enumerate(seen) if m.get("method") == "thread/started"
+                   and m["params"]["thread"]["id"] == whole["id"])
+    assert usage[0][0] < started and usage[0][1]["tokenUsage"]["total"]["totalTokens"] > 0
