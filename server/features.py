@@ -166,7 +166,7 @@ def feature_rows(features: Features, *, cursor: str | None = None, limit: int | 
     start = 0
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit()):
-            raise ValueError(f"invalid cursor: {cursor!r}")
+            raise ValueError(f"invalid cursor: {cursor}")
         start = int(cursor)
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")

@@ -174,7 +174,7 @@ def list_models(
     start = 0
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit()):
-            raise ValueError(f"invalid cursor: {cursor!r}")
+            raise ValueError(f"invalid cursor: {cursor}")
         start = int(cursor)
         if start > len(entries):
             raise ValueError(f"cursor {start} exceeds total models {len(entries)}")

@@ -40,7 +40,7 @@ from protocol._generated.types import (
 from protocol.schema import schema_bundle, validator_for
 
 from ..config import ConfigError, Settings
-from ..errors import InvalidParams, InvalidRequest
+from ..errors import InvalidRequest
 from ..features import feature_rows
 from ..features_cli import features_from_settings
 from ..models import list_models
@@ -187,7 +187,7 @@ def register(router: Router, app: App) -> None:
         try:
             rows, next_cursor = list_models(settings, cursor, limit, include_hidden=params.include_hidden is True)
         except ValueError as exc:
-            raise InvalidParams(str(exc), data={"path": "$.cursor"}) from exc
+            raise InvalidRequest(str(exc)) from exc  # -32600 "invalid cursor: …", as Codex answers
         return ModelListResponse(data=rows, next_cursor=next_cursor)
 
     async def feature_list(ctx: RequestContext, params: ExperimentalFeatureListParams) -> ExperimentalFeatureListResponse:
@@ -200,7 +200,7 @@ def register(router: Router, app: App) -> None:
                 raise ValueError(f"cursor {cursor} exceeds total feature flags {total}")
             page = feature_rows(features, cursor=cursor, limit=limit)
         except ValueError as exc:
-            raise InvalidParams(str(exc), data={"path": "$.cursor"}) from exc
+            raise InvalidRequest(str(exc)) from exc  # -32600 "invalid cursor: …", as Codex answers
         data = [ExperimentalFeature(name=row.name, stage=row.stage, enabled=row.enabled,
                                     default_enabled=row.default_enabled, display_name=row.display_name,
                                     description=row.description, announcement=row.announcement)

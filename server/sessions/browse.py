@@ -133,7 +133,7 @@ async def list_loaded(sessions: Sessions, params: ThreadLoadedListParams) -> Thr
     cursor = opt(params.cursor)
     if cursor is not None:
         if not cursor.isdigit():
-            raise InvalidParams(f"invalid cursor: {cursor!r}")
+            raise InvalidRequest(f"invalid cursor: {cursor}")
         start = int(cursor)
     limit = _limit(params.limit, default=len(ids) or 1)
     page = ids[start:start + limit]

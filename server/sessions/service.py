@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..errors import InvalidParams, InvalidRequest
+from ..errors import InvalidRequest
 from ..store import (
     InvalidCursor,
     InvalidThreadId,
@@ -53,7 +53,7 @@ class Sessions:
         except TurnNotFound as exc:
             raise InvalidRequest(missing_turn.format(turn=exc.turn_id)) from exc
         except InvalidCursor as exc:
-            raise InvalidParams(f"invalid cursor: {exc}") from exc
+            raise InvalidRequest(str(exc)) from exc  # -32600, as Codex refuses a cursor
 
     def check_id(self, thread_id: str) -> str:
         with self.errors():

@@ -13,6 +13,7 @@ import msgspec
 
 from protocol._generated.types import (
     ActiveThreadStatus,
+    AgentMessageThreadItem,
     IdleThreadStatus,
     NotLoadedThreadStatus,
     SystemErrorThreadStatus,
@@ -106,7 +107,8 @@ def thread_view(
 
 def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: TurnItemsView,
               live_turn_id: str | None = None) -> Turn:
-    """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` the first user message, else none.
+    """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` its first user message and its last
+    answer (as Codex's summary view), else none.
 
     A turn stored ``inProgress`` that is not the thread's running turn (``live_turn_id``) was cut off by a
     crash; it reads as ``interrupted``, which is what it became.
@@ -119,7 +121,9 @@ def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: Turn
     decoded = [decode_item(item.data) for item in items]
     if view == "summary":
         first = next((i for i in decoded if isinstance(i, UserMessageThreadItem)), None)
-        decoded = [first] if first is not None else []
+        answer = next((i for i in reversed(decoded) if isinstance(i, AgentMessageThreadItem)
+                       and i.phase != "partial_answer"), None)
+        decoded = [i for i in (first, answer) if i is not None]
     return msgspec.structs.replace(turn, items=decoded, items_view=view)
 
 

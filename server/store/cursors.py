@@ -73,7 +73,7 @@ def decode(token: str, *, kind: str, scope: str, direction: Direction) -> Anchor
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         body = _decoder.decode(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise InvalidCursor(f"invalid cursor: {token!r} is not a cursor this server issued") from exc
+        raise InvalidCursor(f"invalid cursor: {token}") from exc  # Codex's words for a cursor it never issued
     if body.version != _VERSION:
         raise InvalidCursor(f"invalid cursor: format version {body.version} is not supported")
     if (body.kind, body.scope) != (kind, scope):

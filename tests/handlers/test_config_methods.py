@@ -12,7 +12,7 @@ import pytest
 
 from protocol._generated.methods import ClientMethod
 from protocol.client import RpcFailure
-from protocol.jsonrpc import INVALID_PARAMS, INVALID_REQUEST
+from protocol.jsonrpc import INVALID_REQUEST
 from server.models import CATALOG, DEFAULT_MODEL
 from tests.harness import running_server
 
@@ -48,12 +48,13 @@ async def test_model_list_pages_with_cursors_and_include_hidden_adds_hidden_mode
 
 
 @pytest.mark.parametrize("cursor", ["not-a-number", "999"])
-async def test_model_list_rejects_a_cursor_it_never_issued_as_invalid_params(tmp_path: Path, cursor: str) -> None:
+async def test_model_list_rejects_a_cursor_it_never_issued_in_codex_words(tmp_path: Path, cursor: str) -> None:
     async with running_server(tmp_path) as h:
         with pytest.raises(RpcFailure) as caught:
             await h.client.request(ClientMethod.MODEL_LIST, {"cursor": cursor})
-    assert caught.value.code == INVALID_PARAMS
-    assert cursor in caught.value.message
+    assert caught.value.code == INVALID_REQUEST and cursor in caught.value.message
+    if not cursor.isdigit():
+        assert caught.value.message == f"invalid cursor: {cursor}"  # Codex's words for garbage
 
 
 async def test_feature_list_shows_the_three_flags_with_server_side_compaction_off_by_default(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ async def test_feature_list_pages_one_flag_at_a_time(tmp_path: Path) -> None:
         with pytest.raises(RpcFailure) as caught:
             await h.client.request(ClientMethod.EXPERIMENTAL_FEATURE_LIST, {"cursor": "x"})
     assert tuple(names[:3]) == THREE
-    assert caught.value.code == INVALID_PARAMS
+    assert (caught.value.code, caught.value.message) == (INVALID_REQUEST, "invalid cursor: x")
 
 
 async def test_config_read_reflects_overrides_and_says_where_each_key_came_from(tmp_path: Path) -> None:

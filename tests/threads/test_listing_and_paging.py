@@ -54,10 +54,11 @@ async def test_thread_list_filters_by_cwd_search_and_archive_and_pages_with_stab
 
             with pytest.raises(RpcFailure) as foreign:
                 await h.client.request("thread/list", {"cursor": first["nextCursor"], "sortKey": "updated_at"})
-            assert foreign.value.code == -32602 and "cursor" in foreign.value.message
+            assert foreign.value.code == -32600 and foreign.value.message.startswith("invalid cursor: ")
             with pytest.raises(RpcFailure) as garbage:
                 await h.client.request("thread/list", {"cursor": "!!not-a-cursor!!"})
-            assert garbage.value.code == -32602
+            # Codex's code and words for a cursor it never issued
+            assert (garbage.value.code, garbage.value.message) == (-32600, "invalid cursor: !!not-a-cursor!!")
 
 
 async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
@@ -70,7 +71,8 @@ async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
                 turn_ids.append(turn["id"])
             newest = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 2})
             assert [t["id"] for t in newest["data"]] == turn_ids[:-3:-1]
-            assert [i["type"] for i in newest["data"][0]["items"]] == ["userMessage"]  # summary view
+            # The summary view, as Codex's: the turn's first user message and its answer.
+            assert [i["type"] for i in newest["data"][0]["items"]] == ["userMessage", "agentMessage"]
             older = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 2,
                                                                   "cursor": newest["nextCursor"]})
             assert [t["id"] for t in older["data"]] == [turn_ids[2], turn_ids[1]]
@@ -91,4 +93,4 @@ async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
             assert [e["item"]["type"] for e in after["data"]] == ["agentMessage"]
             with pytest.raises(RpcFailure) as foreign:
                 await h.client.request("thread/items/list", {"threadId": thread_id, "cursor": newest["nextCursor"]})
-            assert foreign.value.code == -32602
+            assert foreign.value.code == -32600
