@@ -158,7 +158,7 @@ def _row(entry: CatalogEntry, default_slug: str) -> Model:
         # The wire wants every key present; service tiers and upgrade notices are OpenAI account features.
         supports_personality=False, service_tiers=[], default_service_tier=None, additional_speed_tiers=[],
         upgrade=entry.upgrade, upgrade_info=None, availability_nux=None, model_specialty=None,
-        multi_agent_version=None,
+        multi_agent_version=None, available_access_programs=None,
     )
 
 

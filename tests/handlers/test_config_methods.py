@@ -23,7 +23,7 @@ VISIBLE = [entry.slug for entry in CATALOG if not entry.hidden]
 MODEL_KEYS = {"id", "model", "displayName", "description", "hidden", "isDefault", "supportedReasoningEfforts",
               "defaultReasoningEffort", "inputModalities", "supportsPersonality", "serviceTiers",
               "defaultServiceTier", "additionalSpeedTiers", "upgrade", "upgradeInfo", "availabilityNux",
-              "modelSpecialty", "multiAgentVersion"}
+              "modelSpecialty", "multiAgentVersion", "availableAccessPrograms"}  # every key codex-cli 0.163.0 sends
 THREE = ("server_side_compaction", "remote_compaction", "enable_request_compression")
 
 
