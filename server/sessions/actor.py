@@ -187,14 +187,8 @@ class ThreadSession:
         if len(self.subscribers) or self.active is not None:
             self._unload_scope = None
             return
-        await self.unload_now(closed=True)
-
-    async def unload_now(self, *, closed: bool) -> None:
-        """Unload (inside the actor, with no turn running): ``notLoaded`` to every client, ``thread/closed`` too
-        when ``closed``, and the actor ends once its mailbox is drained."""
         self.status = NOT_LOADED
         await self.deps.broadcast(N.THREAD_STATUS_CHANGED,
                                   ThreadStatusChangedNotification(thread_id=self.thread_id, status=NOT_LOADED))
-        if closed:
-            await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))
+        await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))
         self._send.close()

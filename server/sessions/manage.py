@@ -56,17 +56,7 @@ async def _update(sessions: Sessions, thread_id: str, missing: str, **fields: An
 
 
 async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
-    """``thread/archive``: as Codex, an idle loaded thread is unloaded (``notLoaded`` before the answer); one with
-    a turn running stays loaded until that turn ends."""
     record = await _update(sessions, thread_id, "no rollout found for thread id {id}", archived=True)
-    session = sessions.loaded(record.id)
-    if session is not None:
-
-        async def unload_if_idle() -> None:
-            if session.active is None:
-                await session.unload_now(closed=False)
-
-        await session.call(unload_if_idle)
 
     async def announce() -> None:
         await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))
