@@ -1,7 +1,7 @@
 """`model/list`, `experimentalFeature/list` and `config/read`: what this daemon is configured to do.
 
 Contract: all three are read-only views of `app.settings`. Paging uses Codex's stringified-offset cursors; a
-cursor this server never issued is -32602. `config/read` returns the effective config as an open snake_case
+cursor this server never issued is -32600 `invalid cursor: <cursor>`, as Codex answers. `config/read` returns the effective config as an open snake_case
 object: every key the schema's `Config` types is present (null when unset), plus `model_providers` (rendered
 from the validated providers), `features` (resolved booleans) and every other key the user set. It never
 carries a secret: environment values are never read here, `experimental_bearer_token` is dropped and literal
@@ -196,7 +196,7 @@ def register(router: Router, app: App) -> None:
         features, _ = features_from_settings(settings)
         total = len(features.specs())
         try:
-            if cursor is not None and cursor.isdigit() and int(cursor) > total:
+            if cursor is not None and cursor.isascii() and cursor.isdigit() and int(cursor) > total:
                 raise ValueError(f"cursor {cursor} exceeds total feature flags {total}")
             page = feature_rows(features, cursor=cursor, limit=limit)
         except ValueError as exc:

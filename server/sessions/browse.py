@@ -132,7 +132,7 @@ async def list_loaded(sessions: Sessions, params: ThreadLoadedListParams) -> Thr
     start = 0
     cursor = opt(params.cursor)
     if cursor is not None:
-        if not cursor.isdigit():
+        if not (cursor.isascii() and cursor.isdigit()):
             raise InvalidRequest(f"invalid cursor: {cursor}")
         start = int(cursor)
     limit = _limit(params.limit, default=len(ids) or 1)

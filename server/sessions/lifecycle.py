@@ -182,10 +182,15 @@ async def _announce_usage(sessions: Sessions, session: ThreadSession, peer: Clie
     usage = session.meta.token_usage
     if usage is None or session.ephemeral:
         return
-    last = await sessions.store.list_turns(session.thread_id, limit=1, direction="desc")
-    if last.items:
+    turn_id = await _last_turn_id(sessions, session.thread_id)
+    if turn_id is not None:
         await peer.notify(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
-            thread_id=session.thread_id, turn_id=last.items[0].turn_id, token_usage=usage))
+            thread_id=session.thread_id, turn_id=turn_id, token_usage=usage))
+
+
+async def _last_turn_id(sessions: Sessions, thread_id: str) -> str | None:
+    last = await sessions.store.list_turns(thread_id, limit=1, direction="desc")
+    return last.items[0].turn_id if last.items else None
 
 
 async def _resume_response(sessions: Sessions, session: ThreadSession, params: ThreadResumeParams,
@@ -225,10 +230,11 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
-    # without (the usage at that turn is not kept).
+    # without (the usage at that turn is not kept) and estimates its whole history.
+    whole = last_turn is None or last_turn == await _last_turn_id(sessions, source_id)
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
-                                   settings=settings, token_usage=base.token_usage if last_turn is None else None,
-                                   last_response_tokens=base.last_response_tokens if last_turn is None else 0)
+                                   settings=settings, token_usage=base.token_usage if whole else None,
+                                   last_response_tokens=base.last_response_tokens if whole else 0)
     record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
     ephemeral = params.ephemeral is True
     history: list[dict[str, Any]] | None = None

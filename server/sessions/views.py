@@ -122,7 +122,7 @@ def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: Turn
     if view == "summary":
         first = next((i for i in decoded if isinstance(i, UserMessageThreadItem)), None)
         answer = next((i for i in reversed(decoded) if isinstance(i, AgentMessageThreadItem)
-                       and i.phase != "partial_answer"), None)
+                       and i.phase not in ("partial_answer", "commentary")), None)
         decoded = [i for i in (first, answer) if i is not None]
     return msgspec.structs.replace(turn, items=decoded, items_view=view)
 

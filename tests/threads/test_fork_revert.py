@@ -87,11 +87,13 @@ async def test_a_fork_of_the_whole_thread_carries_its_token_usage_and_says_so_be
             source, turns = await _three_turns(h)
             whole = (await h.client.request("thread/fork", {"threadId": source}))["thread"]
             cut = (await h.client.request("thread/fork", {"threadId": source, "lastTurnId": turns[1]}))["thread"]
-            await h.client.next_global("thread/started", where=lambda p: p["thread"]["id"] == cut["id"])
+            at_last = (await h.client.request("thread/fork", {"threadId": source, "lastTurnId": turns[-1]}))["thread"]
+            await h.client.next_global("thread/started", where=lambda p: p["thread"]["id"] == at_last["id"])
             seen = h.witness.seen
     usage = [(i, m["params"]) for i, m in enumerate(seen) if m.get("method") == "thread/tokenUsage/updated"
-             and m["params"]["threadId"] in (whole["id"], cut["id"])]
-    assert [(p["threadId"], p["turnId"]) for _, p in usage] == [(whole["id"], turns[-1])]  # as Codex; none when cut
+             and m["params"]["threadId"] in (whole["id"], cut["id"], at_last["id"])]
+    # As Codex; none for the fork cut at an earlier turn, whose usage at that point is not kept.
+    assert [(p["threadId"], p["turnId"]) for _, p in usage] == [(whole["id"], turns[-1]), (at_last["id"], turns[-1])]
     started = next(i for i, m in enumerate(seen) if m.get("method") == "thread/started"
                    and m["params"]["thread"]["id"] == whole["id"])
     assert usage[0][0] < started and usage[0][1]["tokenUsage"]["total"]["totalTokens"] > 0

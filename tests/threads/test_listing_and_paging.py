@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from protocol.client import RpcFailure
+from server.sessions.views import turn_view
 from server.simulator import Simulator
+from server.store.base import ItemRecord, TurnRecord
 from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -94,3 +97,21 @@ async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
             with pytest.raises(RpcFailure) as foreign:
                 await h.client.request("thread/items/list", {"threadId": thread_id, "cursor": newest["nextCursor"]})
             assert foreign.value.code == -32600
+
+
+def test_the_summary_view_is_the_opening_message_and_the_answer_never_commentary_or_a_partial_one() -> None:
+    def item(kind: str, text: str, phase: str | None = None) -> ItemRecord:
+        body = ({"type": "userMessage", "id": text, "content": [{"type": "text", "text": text}], "clientId": None}
+                if kind == "user" else
+                {"type": "agentMessage", "id": text, "text": text, "phase": phase, "memoryCitation": None,
+                 "delivery": None, "questions": None})
+        return ItemRecord(thread_id="t", turn_id="u", item_id=text, seq=0, data=msgspec.json.encode(body),
+                          started_at_ms=0, completed_at_ms=0)
+
+    turn = TurnRecord(thread_id="t", turn_id="u", seq=1, status="completed", data=msgspec.json.encode(
+        {"id": "u", "items": [], "itemsView": "notLoaded", "status": "completed", "error": None, "startedAt": 1,
+         "completedAt": 2, "durationMs": 1, "rootTurnId": "u"}))
+    items = [item("user", "ask"), item("agent", "the answer", "final_answer"), item("user", "steer"),
+             item("agent", "working on it", "commentary"), item("agent", "half", "partial_answer")]
+    summary = turn_view(turn, items, "summary")
+    assert [getattr(i, "text", None) or i.content[0].text for i in summary.items] == ["ask", "the answer"]
