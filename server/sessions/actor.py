@@ -77,6 +77,8 @@ class ThreadSession:
         self._send, self._recv = anyio.create_memory_object_stream[_Job](MAILBOX_SIZE)
         self._tg: TaskGroup | None = None
         self._unload_scope: anyio.CancelScope | None = None
+        self.unloaded = False
+        """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -88,7 +90,9 @@ class ThreadSession:
                 task_status.started()
                 with self._recv:
                     async for job in self._recv:
-                        if not await self._run_job(job):
+                        if self.unloaded:  # queued behind the unload: it must not run in a thread that is gone
+                            job.reply.fail(InvalidRequest(f"thread not loaded: {self.thread_id}"))
+                        elif not await self._run_job(job):
                             break
                 tg.cancel_scope.cancel()
         finally:
@@ -187,7 +191,7 @@ class ThreadSession:
         if len(self.subscribers) or self.active is not None:
             self._unload_scope = None
             return
-        self.status = NOT_LOADED
+        self.status, self.unloaded = NOT_LOADED, True
         await self.deps.broadcast(N.THREAD_STATUS_CHANGED,
                                   ThreadStatusChangedNotification(thread_id=self.thread_id, status=NOT_LOADED))
         await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))

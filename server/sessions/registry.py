@@ -49,9 +49,13 @@ class SessionRegistry:
 
         Returns ``(session, newly_loaded)``. ``make`` may raise (e.g. thread not found); nothing is left behind.
         """
-        while (pending := self._loading.get(thread_id)) is not None:
-            await pending.wait()
-        existing = self._sessions.get(thread_id)
+        while True:
+            while (pending := self._loading.get(thread_id)) is not None:
+                await pending.wait()
+            existing = self._sessions.get(thread_id)
+            if existing is None or not existing.unloaded:
+                break
+            await existing.ended.wait()  # it is unloading: load afresh once its actor is gone
         if existing is not None:
             return existing, False
         done = self._loading[thread_id] = anyio.Event()

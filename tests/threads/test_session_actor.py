@@ -8,8 +8,9 @@ from typing import Any
 import anyio
 import pytest
 
+from protocol._generated.types import NotLoadedThreadStatus
 from protocol.client import RpcFailure
-from server.errors import ServerOverloaded
+from server.errors import InvalidRequest, ServerOverloaded
 from server.sessions.actor import MAILBOX_SIZE, SessionDeps, ThreadSession
 from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
 from server.simulator import Simulator
@@ -83,3 +84,44 @@ async def test_resume_can_embed_the_first_turns_page(tmp_path: Path) -> None:
             assert resumed["thread"]["turns"] == []
             page = resumed["initialTurnsPage"]
             assert len(page["data"]) == 2 and page["nextCursor"] is not None
+
+
+async def test_a_job_queued_behind_the_idle_unload_fails_instead_of_running_in_a_thread_that_is_gone() -> None:
+    session = _session()
+    release, ran = anyio.Event(), []
+    outcomes: list[Any] = []
+
+    async def blocked() -> None:
+        await release.wait()
+
+    async def late() -> None:  # e.g. a turn/start that arrived as the idle timer fired
+        ran.append("late")
+
+    async def call(fn: Any) -> None:
+        try:
+            outcomes.append(await session.call(fn))
+        except InvalidRequest as exc:
+            outcomes.append(exc.message)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            tg.start_soon(session.call, blocked)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(call, session._unload)  # the idle unload, queued as the timer queues it
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(call, late)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+            await session.ended.wait()
+    assert ran == [] and outcomes == [None, f"thread not loaded: {session.thread_id}"]
+    assert session.unloaded and isinstance(session.status, NotLoadedThreadStatus)
+
+
+async def test_resuming_a_thread_while_it_unloads_loads_it_afresh(tmp_path: Path) -> None:
+    async with running_server(tmp_path, overrides=["thread_idle_unload_seconds=0"]) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        await h.client.request("thread/unsubscribe", {"threadId": thread_id})  # the unload starts at once
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id})
+        assert resumed["thread"]["id"] == thread_id and resumed["thread"]["status"] == {"type": "idle"}
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
