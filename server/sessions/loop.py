@@ -1,9 +1,11 @@
 """The body of a regular turn: user input → sampling requests → items → client tool rounds → done.
 
-Steered input joins the history before the next request; the turn goes on while the model calls tools or
-input is waiting, and ends when the model answers without a tool call. Compaction hooks run before each
-request (``server.sessions.compact``). With an output schema, the final message must parse as JSON and match
-it, or the turn fails with the mismatch in its error.
+Steered input joins the history before the next request (and cuts a response still streaming short, see
+``sample``); the turn goes on while the model calls tools or input is waiting, and ends when the model answers
+without a tool call. A response's usage is accounted as it completes and announced once its tool calls have
+run, as Codex orders it. Compaction hooks run before each request (``server.sessions.compact``). With an
+output schema, the final message must parse as JSON and match it, or the turn fails with the mismatch in its
+error.
 """
 
 from __future__ import annotations
