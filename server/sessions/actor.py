@@ -77,6 +77,8 @@ class ThreadSession:
         self._send, self._recv = anyio.create_memory_object_stream[_Job](MAILBOX_SIZE)
         self._tg: TaskGroup | None = None
         self._unload_scope: anyio.CancelScope | None = None
+        self.ending: bool = False
+        """A turn's ending is still announcing (``active`` is cleared before its last notifications)."""
         self.unloaded = False
         """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()
@@ -191,8 +193,19 @@ class ThreadSession:
         if len(self.subscribers) or self.active is not None:
             self._unload_scope = None
             return
+        await self.unload_now(closed=True)
+
+    @property
+    def idle(self) -> bool:
+        """No turn running or ending: the thread may be unloaded."""
+        return self.active is None and not self.ending
+
+    async def unload_now(self, *, closed: bool) -> None:
+        """Unload (inside the actor, while ``idle``): ``notLoaded`` to every client, ``thread/closed`` too when
+        ``closed``. Jobs queued behind this one fail, and the next load makes a new actor."""
         self.status, self.unloaded = NOT_LOADED, True
         await self.deps.broadcast(N.THREAD_STATUS_CHANGED,
                                   ThreadStatusChangedNotification(thread_id=self.thread_id, status=NOT_LOADED))
-        await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))
+        if closed:
+            await self.deps.broadcast(N.THREAD_CLOSED, ThreadClosedNotification(thread_id=self.thread_id))
         self._send.close()

@@ -29,6 +29,7 @@ from protocol._generated.types import (
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s
 from ..store import ThreadRecord, WriteBatch
+from .actor import ThreadSession
 from .peer import ClientPeer
 from .service import Sessions
 from .views import NOT_LOADED, thread_view
@@ -38,8 +39,9 @@ __all__ = ["archive", "revert", "set_name", "unarchive", "unsubscribe"]
 After = Callable[[], Awaitable[None]]
 
 
-async def _update(sessions: Sessions, thread_id: str, missing: str, **fields: Any) -> ThreadRecord:
-    """Apply a record update through the actor when loaded, else straight to the store."""
+async def _update(sessions: Sessions, thread_id: str, missing: str,
+                  then: Callable[[ThreadSession], Awaitable[None]] | None = None, **fields: Any) -> ThreadRecord:
+    """Apply a record update through the actor when loaded (``then`` runs in the same job), else to the store."""
     record = await sessions.record(thread_id, missing=missing)
     session = sessions.loaded(record.id)
     if session is None:
@@ -50,13 +52,23 @@ async def _update(sessions: Sessions, thread_id: str, missing: str, **fields: An
     async def apply() -> ThreadRecord:
         session.record = msgspec.structs.replace(session.record, **fields)
         await session.persist(WriteBatch(record.id).update_thread(**fields))
+        if then is not None:
+            await then(session)
         return session.record
 
     return await session.call(apply)
 
 
+async def _unload_if_idle(session: ThreadSession) -> None:
+    if session.idle and not session.ephemeral:  # an ephemeral thread lives only in its actor: never drop it
+        await session.unload_now(closed=False)
+
+
 async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
-    record = await _update(sessions, thread_id, "no rollout found for thread id {id}", archived=True)
+    """``thread/archive``. As Codex: an idle loaded thread is unloaded in the same step, ``notLoaded`` going out
+    before the answer; one with a turn running (or ending) stays loaded."""
+    record = await _update(sessions, thread_id, "no rollout found for thread id {id}", _unload_if_idle,
+                           archived=True)
 
     async def announce() -> None:
         await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))

@@ -325,21 +325,31 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
                 await session.emit(method, params)
         finally:
             session.active = None  # before any await that a shutdown may cut short
+            session.ending = True  # until the ending's last notification: the thread is not idle yet
             turn.done.set()
             for reply, _ in turn.interrupt_waiters:
                 reply.set(None)
-        for _, answered in turn.interrupt_waiters:
-            with anyio.move_on_after(2):
-                await answered.wait()  # the turn/interrupt response goes out before turn/completed
-        if status == "failed" and error is not None:
-            # As Codex: the thread shows systemError, the fatal error is announced, then the turn ends.
-            await session.set_status(SYSTEM_ERROR)
-            await session.emit(N.ERROR, ErrorNotification(thread_id=turn.thread_id, turn_id=turn.turn_id,
-                                                           error=error, will_retry=False))
-        else:
-            await session.set_status(IDLE)
-        shown = final or turn.turn_struct(status, error, completed=now_s())
-        if status == "completed" and turn.last_message is not None:  # as Codex: the answer, in the summary view
-            shown = msgspec.structs.replace(shown, items=[turn.last_message], items_view="summary")
-        await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(thread_id=turn.thread_id, turn=shown))
+        try:
+            await _announce_end(turn, status, error, final)
+        finally:
+            session.ending = False
         session.maybe_schedule_unload()
+
+
+async def _announce_end(turn: ActiveTurn, status: TurnStatus, error: TurnError | None, final: Turn | None) -> None:
+    """The ending's last words: interrupt answers first, then the thread's status, then ``turn/completed``."""
+    session = turn.session
+    for _, answered in turn.interrupt_waiters:
+        with anyio.move_on_after(2):
+            await answered.wait()  # the turn/interrupt response goes out before turn/completed
+    if status == "failed" and error is not None:
+        # As Codex: the thread shows systemError, the fatal error is announced, then the turn ends.
+        await session.set_status(SYSTEM_ERROR)
+        await session.emit(N.ERROR, ErrorNotification(thread_id=turn.thread_id, turn_id=turn.turn_id,
+                                                       error=error, will_retry=False))
+    else:
+        await session.set_status(IDLE)
+    shown = final or turn.turn_struct(status, error, completed=now_s())
+    if status == "completed" and turn.last_message is not None:  # as Codex: the answer, in the summary view
+        shown = msgspec.structs.replace(shown, items=[turn.last_message], items_view="summary")
+    await session.emit(N.TURN_COMPLETED, TurnCompletedNotification(thread_id=turn.thread_id, turn=shown))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from protocol.client import RpcFailure
-from server.simulator import Simulator
+from server.simulator import Gate, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -135,11 +135,20 @@ async def test_archive_and_unarchive_round_trip_with_notifications(tmp_path: Pat
         thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
         with pytest.raises(RpcFailure, match="no archived rollout found"):
             await h.client.request("thread/unarchive", {"threadId": thread_id})
+        await h.client.next_global("thread/started")
+        order: list[str] = []
+        h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
         assert await h.client.request("thread/archive", {"threadId": thread_id}) == {}
         assert await h.client.next_global("thread/archived") == {"threadId": thread_id}
+        # As Codex: archiving unloads an idle thread, and says so before its answer.
+        assert order == ["thread/status/changed", "response", "thread/archived"]
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+        assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "notLoaded"}
         result = await h.client.request("thread/unarchive", {"threadId": thread_id})
-        assert result["thread"]["id"] == thread_id
+        assert result["thread"]["id"] == thread_id and result["thread"]["status"] == {"type": "notLoaded"}
         assert await h.client.next_global("thread/unarchived") == {"threadId": thread_id}
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id})  # loads it afresh
+        assert resumed["thread"]["status"] == {"type": "idle"}
 
 
 async def test_unsubscribe_reports_unsubscribed_then_not_subscribed_then_not_loaded(tmp_path: Path) -> None:
@@ -212,3 +221,33 @@ async def test_a_repaired_dynamic_tool_that_is_still_invalid_is_refused_for_what
         with pytest.raises(RpcFailure) as refused:
             await h.client.request("thread/start", {"dynamicTools": [{"name": "lookup", "description": "d"}]})
     assert refused.value.code == -32602 and "inputSchema" in refused.value.message  # not the missing `type`
+
+
+async def test_archiving_a_thread_with_a_turn_running_keeps_it_loaded_and_the_turn_goes_on(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("still answering", 2)], stall_after=4, gate=gate))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                started = await h.client.request("turn/start", {"threadId": thread_id,
+                                                                "input": [{"type": "text", "text": "hi"}]})
+                assert await gate.wait_reached_async(10)
+                assert await h.client.request("thread/archive", {"threadId": thread_id}) == {}
+                assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+                gate.release()
+                events = [e async for e in h.client.turn_events(started["turn"]["id"], timeout=20)]
+                assert events[-1]["params"]["turn"]["status"] == "completed"
+        finally:
+            gate.release()
+
+
+async def test_an_ephemeral_thread_is_never_unloaded_by_archive(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]["id"]
+        try:
+            await h.client.request("thread/archive", {"threadId": thread_id})
+        except RpcFailure:
+            pass  # refusing is fine too; losing the thread is not
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+        assert (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]["id"] == thread_id
