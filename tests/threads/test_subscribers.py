@@ -5,6 +5,7 @@ while nobody else can answer it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -53,108 +54,111 @@ class FakePeer:
         return self._reply
 
 
-async def _ask(subscribers: Subscribers, out: list[Any], ids: list[int]) -> None:
-    try:
-        out.append(await subscribers.request("item/tool/call", {}, on_id=ids.append))
-    except RemoteError as exc:
-        out.append(exc)
+def _subscribed(*peers: FakePeer) -> Subscribers:
+    subscribers = Subscribers()
+    for peer in peers:
+        subscribers.add(peer)
+    return subscribers
+
+
+@dataclass
+class _Call:
+    """One ``item/tool/call`` through ``subscribers``: what it returned (or the error reply) and its id."""
+
+    subscribers: Subscribers
+    out: list[Any] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+
+    async def run(self) -> None:
+        try:
+            self.out.append(await self.subscribers.request("item/tool/call", {}, on_id=self.ids.append))
+        except RemoteError as exc:
+            self.out.append(exc)
 
 
 async def test_every_open_subscriber_is_asked_under_one_id_and_the_first_reply_wins() -> None:
-    subscribers, first, second, gone = Subscribers(), FakePeer(), FakePeer(), FakePeer(closed=True)
-    for peer in (first, second, gone):
-        subscribers.add(peer)
-    out: list[Any] = []
-    ids: list[int] = []
+    first, second, gone = FakePeer(), FakePeer(), FakePeer(closed=True)
+    call = _Call(_subscribed(first, second, gone))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, ids)
+            tg.start_soon(call.run)
             await first.asked_event.wait()
             await second.asked_event.wait()
             second.answer(msgspec.Raw(b'{"from":"second"}'))
-    assert out == [msgspec.Raw(b'{"from":"second"}')]
-    assert first.asked == second.asked == [("item/tool/call", ids[0])] and gone.asked == []
+    assert call.out == [msgspec.Raw(b'{"from":"second"}')]
+    assert first.asked == second.asked == [("item/tool/call", call.ids[0])] and gone.asked == []
 
 
 async def test_an_error_reply_wins_like_any_other() -> None:
-    subscribers, peer = Subscribers(), FakePeer()
-    subscribers.add(peer)
-    out: list[Any] = []
+    peer = FakePeer()
+    call = _Call(_subscribed(peer))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, [])
+            tg.start_soon(call.run)
             await peer.asked_event.wait()
             peer.answer(RemoteError(-32000, "the tool crashed"))
-    assert isinstance(out[0], RemoteError) and out[0].message == "the tool crashed"
+    assert isinstance(call.out[0], RemoteError) and call.out[0].message == "the tool crashed"
 
 
 async def test_with_nobody_able_to_answer_the_request_waits_and_is_replayed_to_a_resuming_peer() -> None:
-    subscribers, leaving, later = Subscribers(), FakePeer(), FakePeer()
-    subscribers.add(leaving)
-    out: list[Any] = []
-    ids: list[int] = []
+    leaving, later = FakePeer(), FakePeer()
+    call = _Call(subscribers := _subscribed(leaving))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, ids)
+            tg.start_soon(call.run)
             await leaving.asked_event.wait()
             leaving.answer(ConnectionClosed("gone before it answered"))  # the client disconnected mid-call
             await anyio.wait_all_tasks_blocked()
-            assert out == []  # no tool error is made up for the model: the call still waits
+            assert call.out == []  # no tool error is made up for the model: the call still waits
             subscribers.add(later)
             subscribers.replay(later)  # what thread/resume does once it has answered
             await later.asked_event.wait()
             later.answer(msgspec.Raw(b"{}"))
-    assert out == [msgspec.Raw(b"{}")] and later.asked == [("item/tool/call", ids[0])]
+    assert call.out == [msgspec.Raw(b"{}")] and later.asked == [("item/tool/call", call.ids[0])]
 
 
 async def test_a_waiting_request_ends_when_its_caller_is_cancelled() -> None:
-    subscribers = Subscribers()
-    out: list[Any] = []
-    ids: list[int] = []
+    call = _Call(_subscribed())
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, ids)
+            tg.start_soon(call.run)
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()  # the turn was interrupted
-    assert out == [] and ids == []  # never sent to anyone: there is no request id to resolve
+    assert call.out == [] and call.ids == []  # never sent to anyone: there is no request id to resolve
 
 
 async def test_a_peer_asked_before_is_sent_the_same_request_again_when_it_resumes() -> None:
-    subscribers, peer = Subscribers(), FakePeer()
-    subscribers.add(peer)
-    out: list[Any] = []
-    ids: list[int] = []
+    peer = FakePeer()
+    call = _Call(subscribers := _subscribed(peer))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, ids)
+            tg.start_soon(call.run)
             await peer.asked_event.wait()
             subscribers.replay(peer)  # e.g. an IDE window reloaded and resumed the thread
             await anyio.wait_all_tasks_blocked()
-            assert peer.resent == ids and peer.asked == [("item/tool/call", ids[0])]
+            assert peer.resent == call.ids and peer.asked == [("item/tool/call", call.ids[0])]
             peer.answer(msgspec.Raw(b"{}"))
-    assert out == [msgspec.Raw(b"{}")]
+    assert call.out == [msgspec.Raw(b"{}")]
     subscribers.replay(peer)  # nothing is waiting any more: nothing is sent
-    assert peer.resent == ids
+    assert peer.resent == call.ids
 
 
 async def test_once_one_peer_answers_the_others_are_no_longer_waited_on() -> None:
-    subscribers, quick, slow = Subscribers(), FakePeer(), FakePeer()
-    subscribers.add(quick)
-    subscribers.add(slow)
-    out: list[Any] = []
+    quick, slow = FakePeer(), FakePeer()
+    call = _Call(_subscribed(quick, slow))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, [])
+            tg.start_soon(call.run)
             await slow.asked_event.wait()
             quick.answer(msgspec.Raw(b'{"from":"quick"}'))
-    assert out == [msgspec.Raw(b'{"from":"quick"}')]  # returned without the slow peer ever answering
+    assert call.out == [msgspec.Raw(b'{"from":"quick"}')]  # returned without the slow peer ever answering
     slow.answer(msgspec.Raw(b'{"from":"slow"}'))  # too late: nothing is waiting for it
-    assert out == [msgspec.Raw(b'{"from":"quick"}')]
+    assert call.out == [msgspec.Raw(b'{"from":"quick"}')]
 
 
 async def test_a_bug_in_a_peer_surfaces_as_itself_not_as_an_exception_group() -> None:
-    subscribers, peer = Subscribers(), FakePeer()
-    subscribers.add(peer)
+    peer = FakePeer()
+    subscribers = _subscribed(peer)
 
     async def fail_when_asked() -> None:
         await peer.asked_event.wait()
@@ -168,17 +172,17 @@ async def test_a_bug_in_a_peer_surfaces_as_itself_not_as_an_exception_group() ->
 
 
 async def test_a_resuming_peer_gets_no_request_before_its_resume_answer_then_gets_it_once() -> None:
-    subscribers, resuming = Subscribers(), FakePeer()
+    resuming = FakePeer()
+    subscribers = Subscribers()
     subscribers.add(resuming, hold_requests=True)  # subscribed, but its thread/resume answer has not gone out
-    out: list[Any] = []
-    ids: list[int] = []
+    call = _Call(subscribers)
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_ask, subscribers, out, ids)
+            tg.start_soon(call.run)
             await anyio.wait_all_tasks_blocked()
-            assert resuming.asked == [] and ids == []  # nobody was sent it yet: no id to resolve either
+            assert resuming.asked == [] and call.ids == []  # nobody was sent it yet: no id to resolve either
             subscribers.replay(resuming)
             await resuming.asked_event.wait()
-            assert resuming.asked == [("item/tool/call", ids[0])] and resuming.resent == []
+            assert resuming.asked == [("item/tool/call", call.ids[0])] and resuming.resent == []
             resuming.answer(msgspec.Raw(b"{}"))
-    assert out == [msgspec.Raw(b"{}")]
+    assert call.out == [msgspec.Raw(b"{}")]
