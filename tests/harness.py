@@ -104,6 +104,19 @@ class Harness:
         """Send raw bytes as the client would (recorded for the schema witness like every request)."""
         await self.client.send_raw(data)
 
+    def on_arrival(self, method: str) -> anyio.Event:
+        """An event set when a ``method`` message reaches the client; the schema witness still sees every one."""
+        arrived, before = anyio.Event(), self.client.on_message
+
+        def watch(message: dict[str, Any]) -> None:
+            if before is not None:
+                before(message)
+            if message.get("method") == method:
+                arrived.set()
+
+        self.client.on_message = watch
+        return arrived
+
 
 @asynccontextmanager
 async def running_server(

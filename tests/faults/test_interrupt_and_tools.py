@@ -30,11 +30,21 @@ from tests.faults.support import (
     start_turn,
     text_input,
 )
-from tests.harness import SIM_ENV, running_server
+from tests.harness import SIM_ENV, Harness, running_server
 
 pytestmark = pytest.mark.anyio
 
 Message = dict[str, Any]
+
+
+async def _turn_waiting_on_the_tool(h: Harness, handler: Any, asked: anyio.Event) -> tuple[str, str]:
+    """A new thread with the lookup tool whose first turn ("look") has asked ``handler`` to run it: (thread, turn)."""
+    h.client.handlers["item/tool/call"] = handler
+    thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
+    turn_id = await start_turn(h.client, thread_id, "look")
+    with anyio.fail_after(10):
+        await asked.wait()
+    return thread_id, turn_id
 
 
 async def test_interrupt_with_a_stale_or_wrong_turn_id_errors_at_once_and_spares_the_running_turn(
@@ -159,11 +169,7 @@ async def test_a_client_tool_that_never_answers_is_interrupted_and_a_late_answer
     with Simulator() as sim:
         sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]))
         async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
-            h.client.handlers["item/tool/call"] = never
-            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
-            turn_id = await start_turn(h.client, thread_id, "look")
-            with anyio.fail_after(10):
-                await asked.wait()
+            thread_id, turn_id = await _turn_waiting_on_the_tool(h, never, asked)
             events = await interrupt(h.client, thread_id, turn_id)
             final = events[-1]["params"]["turn"]
             assert final["status"] == "interrupted"
@@ -186,11 +192,7 @@ async def test_an_interrupted_client_tool_call_is_not_left_in_progress(tmp_path:
     with Simulator() as sim:
         sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]))
         async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
-            h.client.handlers["item/tool/call"] = never
-            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
-            turn_id = await start_turn(h.client, thread_id, "look")
-            with anyio.fail_after(10):
-                await asked.wait()
+            thread_id, turn_id = await _turn_waiting_on_the_tool(h, never, asked)
             events = await interrupt(h.client, thread_id, turn_id)
             tool = next(i for i in completed_items(events) if i["type"] == "dynamicToolCall")
             (stored,) = [i for t in await read_turns(h.client, thread_id) for i in t["items"]
@@ -243,11 +245,7 @@ async def test_a_waiting_tool_call_is_sent_again_under_its_id_to_a_client_that_r
         sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]),
                     Reply.text("Answered after the tool."))
         async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
-            h.client.handlers["item/tool/call"] = lose_the_first_then_answer
-            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
-            turn_id = await start_turn(h.client, thread_id, "look")
-            with anyio.fail_after(10):
-                await first_asked.wait()
+            thread_id, turn_id = await _turn_waiting_on_the_tool(h, lose_the_first_then_answer, first_asked)
             await h.client.request("thread/resume", {"threadId": thread_id})
             with anyio.fail_after(10):
                 await second_asked.wait()

@@ -123,15 +123,7 @@ async def test_history_and_encrypted_reasoning_are_replayed_after_a_restart(tmp_
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
             await h.client.run_turn({"threadId": thread_id, "input": _text("question one")})
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
-            usage_seen, witness = anyio.Event(), h.client.on_message
-
-            def watch(message: dict[str, Any]) -> None:
-                assert witness is not None
-                witness(message)
-                if message.get("method") == "thread/tokenUsage/updated":
-                    usage_seen.set()
-
-            h.client.on_message = watch
+            usage_seen = h.on_arrival("thread/tokenUsage/updated")
             resumed = await h.client.request("thread/resume", {"threadId": thread_id})
             turns = resumed["thread"]["turns"]
             # As Codex: after the resume answer, the thread's token usage so far, under its last turn.

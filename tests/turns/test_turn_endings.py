@@ -246,15 +246,7 @@ async def test_a_steer_cuts_the_streaming_response_short_and_the_next_request_ca
                     Reply.text("Stopping at two."), Reply.text("Next answer."))
         try:
             async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-                shown, witness = anyio.Event(), h.client.on_message
-
-                def watch(message: dict[str, Any]) -> None:
-                    assert witness is not None
-                    witness(message)
-                    if message.get("method") == "item/agentMessage/delta":
-                        shown.set()
-
-                h.client.on_message = watch
+                shown = h.on_arrival("item/agentMessage/delta")
                 thread_id, turn_id = await _stalled_turn(h, gate)
                 with anyio.fail_after(10):
                     await shown.wait()  # the daemon has shown part of the answer: the steer cuts it short there
