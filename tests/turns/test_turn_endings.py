@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from server.sessions.sampling import _Attempt, _consume, kept_when_cut_short
+from server.sessions.sampling import _Attempt, _consume, _preemptible, kept_when_cut_short
 from server.simulator import Gate, Reply, Simulator, Text
 from server.store import apply
 from server.upstream.events import OutputItemDone
@@ -321,3 +321,16 @@ async def test_a_steer_during_a_retry_pause_ends_the_pause_and_goes_out_at_once(
                                                               "input": _text("still there?")})
             assert events[-1]["params"]["turn"]["status"] == "completed"
     assert _shape(sim.requests[-1].body) == ["user:hi", "user:still there?"]
+
+
+async def test_a_wait_begun_with_input_already_steered_in_ends_at_once() -> None:
+    class Turn:  # steered while a failure was being handled, before the retry's pause began
+        pending_inputs = [object()]
+        waiting_upstream = False
+        sampling: anyio.CancelScope | None = None
+
+    turn = Turn()
+    with anyio.fail_after(5):
+        with _preemptible(turn):  # type: ignore[arg-type]
+            await anyio.sleep(60)  # a server's "try again in 60s"
+    assert turn.sampling is None and turn.waiting_upstream is False
