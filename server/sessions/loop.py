@@ -106,8 +106,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     while True:
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it
-        turn.last_agent_text = None  # the outputSchema judges the last response's message, not an earlier one
-        turn.last_message = None  # and turn/completed carries the last response's answer
+        turn.last_message = None  # the outputSchema and turn/completed see the last response's message only
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
@@ -148,7 +147,7 @@ def _rejects_context_management(failed: TurnFailed) -> bool:
 def _check_output_schema(turn: ActiveTurn) -> None:
     if turn.output_schema is None:
         return
-    text = turn.last_agent_text
+    text = turn.last_message.text if turn.last_message is not None else None
     try:
         value = msgspec.json.decode(text or "")
     except msgspec.DecodeError:

@@ -199,7 +199,7 @@ class _Attempt:
                     await self._delta(state, shown.text[len(streamed):])
                 else:
                     logger.warning("turn %s: streamed text differs from the final message", self.turn.turn_id)
-            self.turn.last_agent_text = shown.text
+            self.turn.last_message = shown
         await self.turn.item_completed(shown)
 
     async def abandon(self) -> None:

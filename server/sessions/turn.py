@@ -107,7 +107,6 @@ class ActiveTurn:
     unsaved_history: list[dict[str, Any]] = field(default_factory=list)
     turn_start_index: int = 0
     compactions: int = 0
-    last_agent_text: str | None = None
     accepting_input: bool = True
     streamed: dict[str, Shown] = field(default_factory=dict)
     """What each open item has shown so far, so an item cut short completes with exactly what was seen."""
@@ -124,7 +123,8 @@ class ActiveTurn:
     """Whether the turn is waiting on upstream right now (connecting, headers, the next event, a retry's pause):
     the only moments a steer cancels; between events it is seen at the next one's end."""
     last_message: AgentMessageThreadItem | None = None
-    """The turn's last completed agent message: a completed turn's ``turn/completed`` carries it, as Codex's."""
+    """The last response's completed agent message (never one an ending closed as shown): the outputSchema judges
+    it, and a completed turn's ``turn/completed`` carries it, as Codex's does."""
 
     @property
     def thread_id(self) -> str:
@@ -169,8 +169,6 @@ class ActiveTurn:
     async def item_completed(self, item: ThreadItem) -> None:
         _, started = self.open_items.pop(item.id, (item, now_ms()))
         self.streamed.pop(item.id, None)
-        if isinstance(item, AgentMessageThreadItem) and item.phase != "partial_answer":
-            self.last_message = item
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
         await self._emit_item(N.ITEM_COMPLETED, ItemCompletedNotification(
