@@ -16,18 +16,22 @@ being timed. Measured:
   arrival at the client minus that stamp, for one thread alone and for `--threads` threads at once (p99 ratio,
   target ≤ 2×), pooled over `--repeat` interleaved rounds; the same streams are also read straight from the
   simulator by the timing process (`direct`: the floor this machine gives with no daemon at all), and each row
-  shows the host's steal time, so a noisy machine shows as such. Prints numbers; asserts nothing.
+  shows the host's steal time, so a noisy machine shows as such. The timing process pauses its own garbage
+  collector during each row (the daemon's runs as usual). Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +217,19 @@ async def direct(sim: SimProcess, client: AppServerClient, http: httpx.AsyncClie
     return stamps
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The timing process's own garbage collector held off for one row: it buffers every notification of the
+    row, and a full collection over them stalled its read loop ~20 ms, which showed up as daemon latency in
+    whichever row it landed (measured with gc.callbacks). The daemon's collector is untouched."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def cpu_ticks() -> tuple[int, int]:
     """(steal, total) jiffies of the whole machine: the host's share of this VM's time is in steal."""
     fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -248,7 +265,8 @@ async def latency_table(sim: SimProcess, client: AppServerClient, pid: int, args
                     path, threads = row
                     before, ticks = {name: cpu_s(p) for name, p in pids.items()}, cpu_ticks()
                     start = time.perf_counter()
-                    stamps = await paths[path](sim, client, http, threads, args, delay)
+                    with _collector_paused():
+                        stamps = await paths[path](sim, client, http, threads, args, delay)
                     used[row] += time.perf_counter() - start
                     stolen[row] = [total + now - then for total, now, then in zip(stolen[row], cpu_ticks(), ticks,
                                                                                   strict=True)]
