@@ -198,6 +198,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _stream(self, reply: Reply, stream: ResponseStream) -> None:
+        if reply.stall_headers:
+            self.sim._stall(reply.gate, reply.stall_seconds)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")

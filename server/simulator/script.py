@@ -3,7 +3,8 @@
 Contract: an entry is either a streamed `Reply` (output items plus fault knobs) or an `HttpError` (status,
 JSON body, headers). Faults count *events* (SSE messages) from the start of the stream: `cut_after=N` sends
 N events then closes the socket mid-body; `stall_after=N` sends N events then waits on `gate` until the test
-calls `gate.release()` (or `stall_seconds` pass); `malformed_after=N` inserts one unparsable `data:` message
+calls `gate.release()` (or `stall_seconds` pass), and `stall_headers=True` waits on it before the response
+headers (an upstream slow to answer at all); `malformed_after=N` inserts one unparsable `data:` message
 after N events (it carries no sequence number). `end` picks the terminal event: completed, failed,
 incomplete, an `error` event, or `"eof"` (a clean close with no terminal event at all).
 """
@@ -126,6 +127,7 @@ class Reply:
     cut_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float = 30.0
+    stall_headers: bool = False
     gate: Gate = field(default_factory=Gate)
     malformed_after: int | None = None
     event_delay: float = 0.0
