@@ -124,6 +124,7 @@ async def compact_now(turn: ActiveTurn, services: TurnServices, *, trigger: Trig
     """
     session = turn.session
     assert session.history is not None
+    turn.lane.release()  # a compaction is long upstream work, not start-up: it holds no place in the lane
     history = list(session.history)
     split = turn.turn_start_index if keep_turn_inputs and turn.turn_start_index > 0 else len(history)
     item = await begin_item(turn)

@@ -99,6 +99,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
 
     session = turn.session
+    turn.lane = await services.startup_lane.enter()  # released when the first response stream opens
     history = await ensure_history(turn)
     turn.turn_start_index = len(history)
     await turn.add_input(PendingInput(list(inputs), client_id, tool_output))

@@ -1,5 +1,5 @@
 """``TurnServices``: what turns share across threads — providers and their HTTP clients, the model catalog,
-feature flags, and what we learned about each provider at run time.
+feature flags, what we learned about each provider at run time, and the lane turns start up in.
 
 One ``httpx.AsyncClient`` (and so one connection pool) per provider, created on first use over the transport the
 ``http_transport`` setting names (``upstream/http.py``); credentials are resolved per request from the settings'
@@ -23,6 +23,7 @@ from ..providers import Providers, load_providers
 from ..upstream.client import ResponsesClient
 from ..upstream.http import open_http, prepare, transport_name
 from ..upstream.provider import ProviderInfo
+from .startup_lane import StartupLane
 from .turn import TurnFailed, turn_error
 
 __all__ = ["ProviderState", "TurnServices"]
@@ -48,6 +49,7 @@ class TurnServices:
     _clients: dict[str, ResponsesClient] = field(init=False, default_factory=dict)
     _http: list[httpx.AsyncClient] = field(init=False, default_factory=list)
     state: dict[str, ProviderState] = field(init=False, default_factory=dict)
+    startup_lane: StartupLane = field(default_factory=StartupLane)
 
     def __post_init__(self) -> None:
         self.features, warnings = features_from_settings(self.settings)

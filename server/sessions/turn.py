@@ -48,6 +48,7 @@ from ..store import WriteBatch
 from .convert import input_message, preview_of
 from .meta import encode_meta
 from .reply import Reply
+from .startup_lane import NO_PASS, LanePass
 from .views import ACTIVE, IDLE, SYSTEM_ERROR, encode_turn_data
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class ActiveTurn:
     waiting_upstream: bool = False
     """Whether the turn is waiting on upstream right now (connecting, headers, the next event, a retry's pause):
     the only moments a steer cancels; between events it is seen at the next one's end."""
+    lane: LanePass = NO_PASS
+    """The turn's place in the start-up lane, held until its first response stream opens (or it ends)."""
     last_message: AgentMessageThreadItem | None = None
     """The last response's completed agent message (never one an ending closed as shown): the outputSchema judges
     it, and a completed turn's ``turn/completed`` carries it, as Codex's does."""
@@ -284,6 +287,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         logger.exception("thread %s turn %s: unexpected error", turn.thread_id, turn.turn_id)
         status, error = "failed", turn_error("internal error while running the turn", "internalServerError")
     finally:
+        turn.lane.release()
         turn.accepting_input = False  # no await since the body stopped: a turn/start from now on waits for us
         if turn.failure is not None and status != "completed":
             status, error = "failed", turn.failure
