@@ -21,11 +21,13 @@ import anyio
 __all__ = ["LanePass", "StartupLane"]
 
 CAPACITY = 2
-"""Turns starting at once. 1 and 2 measured best for 50 concurrent streams (p99 1.2–1.5× one stream's); 4
-already let the start-ups crowd the streams (1.7–2.3×)."""
+"""Turns starting at once. Measured on 50 streams at 5,000 deltas/s (p99 vs one stream): 1 place 1.4–1.6×,
+2 places 2.2×, no lane 3.8–5.0× (with a 1 s wait, so the wait never ran out)."""
 
 MAX_WAIT = 0.1
-"""Seconds a turn waits for a place at most: start-ups on a local upstream take a few milliseconds each."""
+"""Seconds a turn waits for a place at most. Kept short because a place is held until the response headers, so
+a real upstream's first-byte latency would otherwise queue a burst of turns behind it; against the local
+simulator 50 turns outlast it (p99 2.6× at 5,000 deltas/s against 2.2× with 1 s)."""
 
 
 class LanePass:
