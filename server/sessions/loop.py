@@ -99,7 +99,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
 
     session = turn.session
-    turn.lane = await services.startup_lane.enter()  # released when the first response stream opens
+    turn.lane = await services.startup_lane.enter()  # given back once the first request is built
     history = await ensure_history(turn)
     turn.turn_start_index = len(history)
     await turn.add_input(PendingInput(list(inputs), client_id, tool_output))
@@ -111,6 +111,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         settings = session.meta.settings
         body = build_request(plan_for(turn, services, context_management=context_management), history,
                              settings.dynamic_tools)
+        turn.lane.release()  # start-up is done: waiting on upstream holds no place
         try:
             sampled = await sample(turn, services.client(settings.model_provider), body)
         except TurnFailed as failed:

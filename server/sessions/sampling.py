@@ -256,7 +256,6 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
     limit = client.provider.stream_max_retries
 
     async def on_retry(notice: RetryNotice) -> None:
-        turn.lane.release()  # a retry's pause is no start-up work: it holds no place in the lane
         with anyio.CancelScope(shield=True):  # a steer cuts the retry's pause, never its notice
             await _announce_retry(turn, notice.error, notice.attempt, notice.max_attempts)
 
@@ -268,7 +267,6 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
         try:
             with _preemptible(turn):
                 async with client.stream(body, on_retry=on_retry) as events:
-                    turn.lane.release()  # started: the next turn's start-up may run
                     sampled = await _consume(attempt, events)
                 if sampled is not None:
                     return sampled

@@ -1,16 +1,14 @@
 """``StartupLane``: how many turns may be starting at once, daemon-wide.
 
-A turn's start-up — loading its history, its first write, building and encoding the request, opening the
-connection, reading the response headers — is a burst of work on the one event loop. Fifty turns started at
-once ran all fifty start-ups side by side, so every stream already flowing waited behind them: its deltas came
-late by tens of milliseconds (measured: 50 streams at 5,000 deltas/s had a p99 two to five times one stream's).
-Letting a few start at a time finishes each start-up sooner and keeps the others' streams steady; the work is
-the same.
+A turn's start-up — loading its history, writing the user's input, building the first request — is a burst of
+work on the one event loop. Fifty turns started at once ran all fifty start-ups side by side, so every stream
+already flowing waited behind them: its deltas came late by tens of milliseconds (measured: 50 streams at 5,000
+deltas/s had a p99 four to five times one stream's). Letting one start at a time finishes each start-up sooner
+and keeps the others' streams steady; the work is the same.
 
-Contract: ``enter`` gives a ``LanePass`` once a place is free, or after ``max_wait`` seconds in any case — so an
-upstream slow to answer (the pass is held until its headers) never delays other turns more than that. A pass
-is released exactly once, whichever comes first: the first response stream opening, a retry's pause starting,
-a compaction starting, or the turn ending.
+Contract: ``enter`` gives a ``LanePass`` once a place is free, or after ``max_wait`` seconds in any case. A pass
+covers local work only, so nothing a turn waits on upstream holds the others back: it is released exactly once,
+at the first of its first request being built (before it goes out), a compaction starting, or the turn ending.
 Waiting is cancellable (an interrupt), and a cancelled wait holds nothing.
 """
 
@@ -20,14 +18,13 @@ import anyio
 
 __all__ = ["LanePass", "StartupLane"]
 
-CAPACITY = 2
-"""Turns starting at once. Measured on 50 streams at 5,000 deltas/s (p99 vs one stream): 1 place 1.4–1.6×,
-2 places 2.2×, no lane 3.8–5.0× (with a 1 s wait, so the wait never ran out)."""
+CAPACITY = 1
+"""Turns starting at once. Measured on 50 streams at 5,000 deltas/s (p99 vs one stream, 2-CPU machine): one
+place 1.5–1.9× over four runs, two places 2.1–2.2× over two, no lane 3.8–5.0×."""
 
-MAX_WAIT = 0.1
-"""Seconds a turn waits for a place at most. Kept short because a place is held until the response headers, so
-a real upstream's first-byte latency would otherwise queue a burst of turns behind it; against the local
-simulator 50 turns outlast it (p99 2.6× at 5,000 deltas/s against 2.2× with 1 s)."""
+MAX_WAIT = 1.0
+"""Seconds a turn waits for a place at most: a safety net, as a place is held only for local work (50 turns'
+start-ups take about 0.15 s in all), so a turn stuck in its start-up can delay the others by this much at worst."""
 
 
 class LanePass:

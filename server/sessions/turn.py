@@ -124,7 +124,7 @@ class ActiveTurn:
     """Whether the turn is waiting on upstream right now (connecting, headers, the next event, a retry's pause):
     the only moments a steer cancels; between events it is seen at the next one's end."""
     lane: LanePass = NO_PASS
-    """The turn's place in the start-up lane, held until its first response stream opens (or it ends)."""
+    """The turn's place in the start-up lane, held until its first request is built (or it ends)."""
     last_message: AgentMessageThreadItem | None = None
     """The last response's completed agent message (never one an ending closed as shown): the outputSchema judges
     it, and a completed turn's ``turn/completed`` carries it, as Codex's does."""

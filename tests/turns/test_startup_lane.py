@@ -1,6 +1,6 @@
-"""The start-up lane: a few turns start at a time, and nothing a turn waits on upstream holds the others back.
+"""The start-up lane: one turn starts at a time, and nothing a turn waits on upstream holds the others back.
 
-The end-to-end tests narrow the lane to one place and a 30-second wait, so a place that was not given back
+The end-to-end tests give the lane one place and a 30-second wait, so a place that was not given back
 shows as a turn that does not finish within the test's bounds.
 """
 
@@ -12,9 +12,10 @@ from typing import Any
 import anyio
 import pytest
 
-from server.sessions import startup_lane
+from server.compaction import COMPACT_PROMPT
+from server.sessions import loop, startup_lane
 from server.sessions.startup_lane import StartupLane
-from server.simulator import Gate, HttpError, Reply, Simulator
+from server.simulator import Gate, Reply, Simulator
 from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -73,9 +74,13 @@ def narrow_lane(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _patient(sim: Simulator) -> list[str]:
-    """The simulator as provider, with no idle timeout within a test: a stalled turn's retry would give its place
-    back and hide a place that was never released."""
+    """The simulator as provider, with no idle timeout within a test: a stalled request ends only when the test
+    releases it."""
     return sim_overrides(sim.base_url, stream_idle_timeout_ms=60_000)
+
+
+def _words(n_bytes: int) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": "lorem ipsum dolor sit amet " * (n_bytes // 27)}]
 
 
 async def _start(h: Harness) -> tuple[str, str]:
@@ -89,75 +94,70 @@ async def _final(h: Harness, turn_id: str) -> dict[str, Any]:
     return events[-1]["params"]["turn"]
 
 
-async def test_a_turn_whose_stream_is_open_no_longer_holds_back_the_next_turn(
+async def test_a_turn_waiting_on_upstream_does_not_hold_back_the_next_turn(
         tmp_path: Path, narrow_lane: None) -> None:
     gate = Gate()
     with Simulator() as sim:
-        sim.enqueue(Reply.text("slow answer", stall_after=1, gate=gate), Reply.text("quick answer"))
+        sim.enqueue(Reply.text("late answer", stall_headers=True, gate=gate), Reply.text("quick answer"))
         async with running_server(tmp_path, overrides=_patient(sim), env=SIM_ENV) as h:
             _, slow = await _start(h)
-            assert await gate.wait_reached_async(10)  # the slow turn is streaming, stalled mid-response
+            assert await gate.wait_reached_async(10)  # its request is upstream, which has not answered at all
             _, quick = await _start(h)
             assert (await _final(h, quick))["status"] == "completed"
             gate.release()
             assert (await _final(h, slow))["status"] == "completed"
 
 
-async def test_a_turn_that_failed_before_its_stream_opened_gives_its_place_back(
+async def test_a_turn_compacting_before_its_request_does_not_hold_back_the_next_turn(
         tmp_path: Path, narrow_lane: None) -> None:
+    gate = Gate()
     with Simulator() as sim:
-        sim.enqueue(HttpError.api_error(400, "bad request", code="invalid_request"), Reply.text("answer"))
+        sim.enqueue(Reply.text("noted"), Reply.text("the summary", stall_headers=True, gate=gate),
+                    Reply.text("quick answer"), Reply.text("answer"))
+        overrides = [*sim_overrides(sim.base_url, inline_compaction=False, remote_compaction="off",
+                                   stream_idle_timeout_ms=60_000),
+                     "model_auto_compact_token_limit=1000"]  # summarised here, through /responses
+        async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
+            compacting = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": compacting, "input": _words(3_000)})
+            second = await h.client.request("turn/start", {"threadId": compacting, "input": _words(1_000)})
+            assert await gate.wait_reached_async(10)  # the pre-turn summary is upstream, not answered yet
+            _, quick = await _start(h)
+            assert (await _final(h, quick))["status"] == "completed"
+            gate.release()
+            assert (await _final(h, second["turn"]["id"]))["status"] == "completed"
+        summary_request = sim.requests_to("responses")[1].body  # the request the gate held: the summary's
+        assert summary_request["input"][-1]["content"][0]["text"] == COMPACT_PROMPT
+
+
+async def test_a_turn_that_failed_before_its_request_gives_its_place_back(
+        tmp_path: Path, narrow_lane: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_request, calls = loop.build_request, []
+
+    def fails_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("the request could not be built")
+        return build_request(*args, **kwargs)
+
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("answer"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            monkeypatch.setattr(loop, "build_request", fails_once)
             _, failed = await _start(h)
             assert (await _final(h, failed))["status"] == "failed"
             _, next_turn = await _start(h)
             assert (await _final(h, next_turn))["status"] == "completed"
 
 
-async def test_a_turn_pausing_to_retry_lets_another_turn_start_meanwhile(tmp_path: Path, narrow_lane: None) -> None:
+async def test_a_turn_waiting_for_a_place_can_be_interrupted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(startup_lane, "CAPACITY", 0)  # no place ever comes free: every turn waits
+    monkeypatch.setattr(startup_lane, "MAX_WAIT", 30.0)
     with Simulator() as sim:
-        sim.enqueue(HttpError.rate_limited(retry_after="2", message="Rate limit reached."),
-                    Reply.text("other answer"), Reply.text("retried answer"))
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
-            paused = h.on_arrival("error")  # the retry's notice: its pause has begun
-            retrying_thread, retrying = await _start(h)
-            with anyio.fail_after(10):
-                await paused.wait()
-            other_thread, other = await _start(h)
-            assert (await _final(h, other))["status"] == "completed"
-            assert (await _final(h, retrying))["status"] == "completed"
-            # The other turn asked upstream in the pause, before the retrying turn's second try.
-            asked = [request.body["prompt_cache_key"] for request in sim.requests_to("responses")]
-            assert asked == [retrying_thread, other_thread, retrying_thread]
-
-
-async def test_a_turn_waiting_for_a_place_can_be_interrupted(tmp_path: Path, narrow_lane: None) -> None:
-    gate = Gate()
-    with Simulator() as sim:
-        sim.enqueue(Reply.text("answer", stall_headers=True, gate=gate))
-        async with running_server(tmp_path, overrides=_patient(sim), env=SIM_ENV) as h:
-            _, holder = await _start(h)
-            assert await gate.wait_reached_async(10)  # holds the one place: its upstream has not answered yet
             thread_id, waiting = await _start(h)
             assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": waiting},
                                           timeout=10) == {}
             assert (await _final(h, waiting))["status"] == "interrupted"
-            assert len(sim.requests_to("responses")) == 1  # the interrupted turn never asked upstream
-            gate.release()
-            assert (await _final(h, holder))["status"] == "completed"
-
-
-async def test_an_upstream_slow_to_answer_delays_other_turns_only_briefly(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(startup_lane, "CAPACITY", 1)
-    monkeypatch.setattr(startup_lane, "MAX_WAIT", 0.05)
-    gate = Gate()
-    with Simulator() as sim:
-        sim.enqueue(Reply.text("late answer", stall_headers=True, gate=gate), Reply.text("answer"))
-        async with running_server(tmp_path, overrides=_patient(sim), env=SIM_ENV) as h:
-            _, holder = await _start(h)
-            assert await gate.wait_reached_async(10)
-            _, other = await _start(h)
-            assert (await _final(h, other))["status"] == "completed"  # while the first still waits for headers
-            gate.release()
-            assert (await _final(h, holder))["status"] == "completed"
+        assert sim.requests_to("responses") == []  # the interrupted turn never asked upstream
