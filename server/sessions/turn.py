@@ -30,6 +30,7 @@ from protocol._generated.types import (
     InputTextDynamicToolCallOutputContentItem,
     ItemCompletedNotification,
     ItemStartedNotification,
+    LocalImageUserInput,
     ReasoningThreadItem,
     ThreadItem,
     Turn,
@@ -199,10 +200,17 @@ class ActiveTurn:
     async def add_user_input(self, inputs: list[UserInput], client_id: str | None) -> None:
         """The user's input as a ``userMessage`` item of this turn and a message in the history."""
         session = self.session
+        if any(isinstance(part, LocalImageUserInput) for part in inputs):
+            # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. Shielded,
+            # so an interrupt meanwhile still finds the input recorded, as it did when the read ran inline.
+            with anyio.CancelScope(shield=True):
+                message = await anyio.to_thread.run_sync(input_message, inputs)
+        else:
+            message = input_message(inputs)
         item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
         await self.item_started(item)
         await self.item_completed(item)
-        self.append_history([input_message(inputs)])
+        self.append_history([message])
         if not session.record.preview:
             session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
 
