@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,15 +44,23 @@ __all__ = [
 _MAX_LOCAL_IMAGE = 20 * 1024 * 1024
 
 
-def _local_image(path: str, detail: str | None) -> dict[str, Any]:
-    file = Path(path)
+def _read_image(path: str) -> bytes | None:
+    """The file's bytes when it is a regular file within the limit: a FIFO or a device never ends a read."""
     try:
-        data = file.read_bytes() if file.stat().st_size <= _MAX_LOCAL_IMAGE else None
+        with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            data = file.read(_MAX_LOCAL_IMAGE + 1)  # bounded even if the file grew since it was opened
     except OSError:
-        data = None
+        return None
+    return data if len(data) <= _MAX_LOCAL_IMAGE else None
+
+
+def _local_image(path: str, detail: str | None) -> dict[str, Any]:
+    data = _read_image(path)
     if data is None:
         return {"type": "input_text", "text": f"[image at {path} could not be read]"}
-    mime = mimetypes.guess_type(file.name)[0] or "image/png"
+    mime = mimetypes.guess_type(Path(path).name)[0] or "image/png"
     url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
     return {"type": "input_image", "image_url": url, "detail": detail or "auto"}
 

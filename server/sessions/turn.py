@@ -201,10 +201,9 @@ class ActiveTurn:
         """The user's input as a ``userMessage`` item of this turn and a message in the history."""
         session = self.session
         if any(isinstance(part, LocalImageUserInput) for part in inputs):
-            # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. Shielded,
-            # so an interrupt meanwhile still finds the input recorded, as it did when the read ran inline.
-            with anyio.CancelScope(shield=True):
-                message = await anyio.to_thread.run_sync(input_message, inputs)
+            # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. The wait
+            # is not abandoned on cancel, so an interrupt meanwhile still finds the input recorded.
+            message = await anyio.to_thread.run_sync(input_message, inputs)
         else:
             message = input_message(inputs)
         item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)

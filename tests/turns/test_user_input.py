@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from protocol._generated.types import (
@@ -50,6 +52,17 @@ def test_a_local_image_that_cannot_be_read_becomes_a_note_naming_it(tmp_path: Pa
                      {"type": "input_text", "text": f"[image at {too_big} could not be read]"}]
 
 
+def test_a_local_image_path_that_is_not_a_regular_file_becomes_a_note_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # a read would wait for a writer forever; opening it read-only must not either
+    fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer end, so opening it for reading does not wait
+    try:
+        [part] = input_message([LocalImageUserInput(path=str(fifo))])["content"]
+    finally:
+        os.close(fd)
+    assert part == {"type": "input_text", "text": f"[image at {fifo} could not be read]"}
+
+
 def test_skills_and_mentions_reach_the_model_as_text() -> None:
     parts = input_message([SkillUserInput(name="deploy", path="/skills/deploy"),
                            MentionUserInput(name="notes", path="app://notes")])["content"]
@@ -83,3 +96,38 @@ async def test_a_turn_sends_a_local_image_read_outside_the_event_loop(tmp_path: 
         assert sent == [{"type": "input_image", "detail": "auto",
                          "image_url": "data:image/png;base64," + base64.b64encode(PIXEL).decode()}]
         assert read_in == [False]  # read in a worker thread: the loop every stream shares never waited on it
+
+
+@pytest.mark.anyio
+async def test_an_interrupt_while_a_local_image_is_read_keeps_the_input(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dot.png").write_bytes(PIXEL)
+    reading, go_on = threading.Event(), threading.Event()
+    read = convert._local_image
+
+    def slow(*args: Any) -> dict[str, Any]:
+        reading.set()
+        go_on.wait(10)
+        return read(*args)
+
+    monkeypatch.setattr(convert, "_local_image", slow)
+    image = {"type": "localImage", "path": str(tmp_path / "dot.png")}
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("still there"))
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": [image]}))["turn"]["id"]
+            events = h.client.turn_events(turn_id, timeout=10)
+            assert await anyio.to_thread.run_sync(reading.wait, 10)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(h.client.request, "turn/interrupt", {"threadId": thread_id, "turnId": turn_id})
+                await anyio.wait_all_tasks_blocked()
+                go_on.set()
+            seen = [event async for event in events]
+            assert seen[-1]["params"]["turn"]["status"] == "interrupted"
+            kinds = [e["params"]["item"]["type"] for e in seen if e["method"] == "item/completed"]
+            assert kinds == ["userMessage"]  # announced, so it is in the history as well:
+            await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "and now?"}]})
+        [request] = sim.requests_to("responses")
+        assert [item["content"][0]["type"] for item in request.body["input"] if item.get("role") == "user"] == [
+            "input_image", "input_text"]
