@@ -20,7 +20,7 @@ __all__ = ["LanePass", "StartupLane"]
 
 CAPACITY = 1
 """Turns starting at once. Measured on 50 streams at 5,000 deltas/s (p99 vs one stream, 2-CPU machine): one
-place 1.5–1.9× over four runs, two places 2.1–2.2× over two, no lane 3.8–5.0×."""
+place 1.46–1.87× over four runs, two places 2.1–2.2× over two, no lane 3.8–5.0×."""
 
 MAX_WAIT = 1.0
 """Seconds a turn waits for a place at most: a safety net, as a place is held only for local work (50 turns'

@@ -94,6 +94,43 @@ async def _final(h: Harness, turn_id: str) -> dict[str, Any]:
     return events[-1]["params"]["turn"]
 
 
+async def test_a_second_turn_starts_up_only_once_the_first_has_built_its_request(
+        tmp_path: Path, narrow_lane: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    enter, ensure_history = StartupLane.enter, loop.ensure_history
+    loading: list[str] = []
+    first_loading, second_entering, first_may_go = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def entering(lane: StartupLane) -> Any:
+        if first_loading.is_set():
+            second_entering.set()
+        return await enter(lane)
+
+    async def held_first(turn: Any) -> Any:
+        loading.append(turn.thread_id)
+        if len(loading) == 1:
+            first_loading.set()
+            await first_may_go.wait()  # the first turn's start-up, stretched out while it holds the place
+        return await ensure_history(turn)
+
+    monkeypatch.setattr(StartupLane, "enter", entering)
+    monkeypatch.setattr(loop, "ensure_history", held_first)
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("first answer"), Reply.text("second answer"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            first_thread, first = await _start(h)
+            with anyio.fail_after(10):
+                await first_loading.wait()
+            second_thread, second = await _start(h)
+            with anyio.fail_after(10):
+                await second_entering.wait()
+            await anyio.wait_all_tasks_blocked()  # the second turn has gone as far as it can
+            assert loading == [first_thread]  # it waits for the place: its start-up has not begun
+            first_may_go.set()
+            assert (await _final(h, first))["status"] == "completed"
+            assert (await _final(h, second))["status"] == "completed"
+            assert loading == [first_thread, second_thread]
+
+
 async def test_a_turn_waiting_on_upstream_does_not_hold_back_the_next_turn(
         tmp_path: Path, narrow_lane: None) -> None:
     gate = Gate()
