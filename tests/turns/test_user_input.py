@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,23 @@ from server.simulator import Reply, Simulator
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PIXEL_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
+
+
+def _dot_on_disk(tmp_path: Path) -> str:
+    (tmp_path / "dot.png").write_bytes(PIXEL)
+    return str(tmp_path / "dot.png")
+
+
+def _before_each_read(monkeypatch: pytest.MonkeyPatch, hook: Callable[[], None]) -> None:
+    """Run `hook` in whatever thread reads a local image, just before it reads."""
+    read = convert._local_image
+
+    def hooked(*args: Any) -> dict[str, Any]:
+        hook()
+        return read(*args)
+
+    monkeypatch.setattr(convert, "_local_image", hooked)
 
 
 def test_text_and_remote_images_pass_through_as_input_parts() -> None:
@@ -36,10 +54,8 @@ def test_text_and_remote_images_pass_through_as_input_parts() -> None:
 
 
 def test_a_local_image_goes_as_a_data_url_of_its_bytes(tmp_path: Path) -> None:
-    (tmp_path / "dot.png").write_bytes(PIXEL)
-    [part] = input_message([LocalImageUserInput(path=str(tmp_path / "dot.png"))])["content"]
-    assert part == {"type": "input_image", "detail": "auto",
-                    "image_url": "data:image/png;base64," + base64.b64encode(PIXEL).decode()}
+    [part] = input_message([LocalImageUserInput(path=_dot_on_disk(tmp_path))])["content"]
+    assert part == {"type": "input_image", "detail": "auto", "image_url": PIXEL_URL}
 
 
 def test_a_local_image_that_cannot_be_read_becomes_a_note_naming_it(tmp_path: Path,
@@ -72,16 +88,9 @@ def test_skills_and_mentions_reach_the_model_as_text() -> None:
 @pytest.mark.anyio
 async def test_a_turn_sends_a_local_image_read_outside_the_event_loop(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "dot.png").write_bytes(PIXEL)
     read_in: list[bool] = []
-    read = convert._local_image
-
-    def recording(*args: Any) -> dict[str, Any]:
-        read_in.append(threading.current_thread() is threading.main_thread())
-        return read(*args)
-
-    monkeypatch.setattr(convert, "_local_image", recording)
-    image = {"type": "localImage", "path": str(tmp_path / "dot.png")}
+    _before_each_read(monkeypatch, lambda: read_in.append(threading.current_thread() is threading.main_thread()))
+    image = {"type": "localImage", "path": _dot_on_disk(tmp_path)}
     with Simulator() as sim:
         sim.enqueue(Reply.text("a single dot"))
         async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
@@ -93,25 +102,21 @@ async def test_a_turn_sends_a_local_image_read_outside_the_event_loop(tmp_path: 
             assert user["content"] == [{"type": "localImage", "path": image["path"], "detail": None}]
         [request] = sim.requests_to("responses")
         sent = request.body["input"][-1]["content"]
-        assert sent == [{"type": "input_image", "detail": "auto",
-                         "image_url": "data:image/png;base64," + base64.b64encode(PIXEL).decode()}]
+        assert sent == [{"type": "input_image", "detail": "auto", "image_url": PIXEL_URL}]
         assert read_in == [False]  # read in a worker thread: the loop every stream shares never waited on it
 
 
 @pytest.mark.anyio
 async def test_an_interrupt_while_a_local_image_is_read_keeps_the_input(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "dot.png").write_bytes(PIXEL)
     reading, go_on = threading.Event(), threading.Event()
-    read = convert._local_image
 
-    def slow(*args: Any) -> dict[str, Any]:
+    def slow() -> None:
         reading.set()
         go_on.wait(10)
-        return read(*args)
 
-    monkeypatch.setattr(convert, "_local_image", slow)
-    image = {"type": "localImage", "path": str(tmp_path / "dot.png")}
+    _before_each_read(monkeypatch, slow)
+    image = {"type": "localImage", "path": _dot_on_disk(tmp_path)}
     with Simulator() as sim:
         sim.enqueue(Reply.text("still there"))
         async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
