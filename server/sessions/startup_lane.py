@@ -53,9 +53,8 @@ class StartupLane:
     """The daemon's lane (one per ``TurnServices``); capacity and wait default to the module's constants."""
 
     def __init__(self, capacity: int | None = None, max_wait: float | None = None) -> None:
-        self.capacity = CAPACITY if capacity is None else capacity
         self.max_wait = MAX_WAIT if max_wait is None else max_wait
-        self._slots = anyio.Semaphore(self.capacity)
+        self._slots = anyio.Semaphore(CAPACITY if capacity is None else capacity)
 
     async def enter(self) -> LanePass:
         with anyio.move_on_after(self.max_wait):
