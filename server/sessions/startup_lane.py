@@ -23,8 +23,9 @@ CAPACITY = 1
 place 1.46–1.87× over four runs, two places 2.1–2.2× over two, no lane 3.8–5.0×."""
 
 MAX_WAIT = 1.0
-"""Seconds a turn waits for a place at most: a safety net, as a place is held only for local work (50 turns'
-start-ups take about 0.15 s in all), so a turn stuck in its start-up can delay the others by this much at worst."""
+"""Seconds a turn waits for a place at most: a safety net, as a place is held only for local work (a whole short
+turn, start-up and all, costs the daemon 2 ms of CPU when 50 start at once), so a turn stuck in its start-up
+delays the others by this much at worst."""
 
 
 class LanePass:
