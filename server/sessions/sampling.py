@@ -11,6 +11,8 @@ Contract:
 - The one exception is a steer (``ActiveTurn.preempt``), as Codex does it: input waiting cuts the attempt
   short between two events (never inside one, so no item is left half-shown), and only its completed messages
   are kept (``kept_when_cut_short``). The next request carries the input at once.
+- Request-level retries (the client's, before a stream opens) are silent as Codex's are, except a wait the
+  server asked for (``Retry-After``, "try again in"), which is announced like a stream retry.
 - Any other upstream failure raises ``TurnFailed`` with the error mapped to ``codexErrorInfo``.
 """
 
@@ -256,6 +258,11 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
     limit = client.provider.stream_max_retries
 
     async def on_retry(notice: RetryNotice) -> None:
+        # Codex retries a transport error or a 5xx before the stream opens without a word; so do we. A wait
+        # the server asked for (Retry-After, "try again in") can run to MAX_SERVER_DELAY, so it is announced:
+        # a client should know why the turn went quiet.
+        if notice.error.retry_after is None:
+            return
         with anyio.CancelScope(shield=True):  # a steer cuts the retry's pause, never its notice
             await _announce_retry(turn, notice.error, notice.attempt, notice.max_attempts)
 

@@ -4,7 +4,7 @@ Contract — the split of retry work between this client and the turn loop:
 - Here, *request-level* retries: until the server answers 2xx, transport errors, 5xx, 503/overloaded and
   429 rate limits are retried up to `request_max_retries` with backoff (200 ms × 2^(n−1) × jitter), or the
   server's `Retry-After` / "try again in" delay. `on_retry` is awaited before each sleep, so the turn loop
-  can announce `error{willRetry: true}`. Exhausted retries raise `RetriesExhausted`; non-retryable answers
+  can decide whether to announce `error{willRetry: true}`. Exhausted retries raise `RetriesExhausted`; non-retryable answers
   (400, 401, usage limits, context window) raise at once.
 - A 400 `invalid_json` (or 415, or a 400 complaining about JSON) to a zstd body is retried once uncompressed,
   and `compression_refused` is set on the client so every later request to this provider goes uncompressed.
@@ -29,7 +29,7 @@ import msgspec
 import zstandard
 
 from server.upstream.auth import CachedLogin, ResolvedAuth, resolve_request_auth
-from server.upstream.errors import RetriesExhausted, TransportError, UpstreamError, redact
+from server.upstream.errors import HttpStatusError, RetriesExhausted, TransportError, UpstreamError, redact
 from server.upstream.mapping import http_status_error, refuses_compression
 from server.upstream.provider import ProviderInfo
 from server.upstream.retry import MAX_SERVER_DELAY, RetryNotice, backoff_delay
@@ -189,6 +189,8 @@ class ResponsesClient:
                     raise error
                 raise RetriesExhausted(error, retries + 1) from error
             retries += 1
+            cause = f"status {error.status}" if isinstance(error, HttpStatusError) else type(error).__name__
+            logger.warning("request %s: %s; retry %d of %d in %.2f s", request_id, cause, retries, max_retries, delay)
             if on_retry is not None:
                 await on_retry(RetryNotice(attempt=retries, max_attempts=max_retries, delay=delay, error=error))
             await self._sleep(delay)

@@ -47,8 +47,10 @@ async def test_a_429_with_retry_after_is_waited_out_then_the_turn_completes(tmp_
             turn, events = await run(h.client, thread_id, "hi")
             assert time.monotonic() - began >= 0.5, "Retry-After was not honoured"
             assert turn["status"] == "completed" and turn["error"] is None
+            # The wait was the server's to set and may be long, so it is announced (Codex fails a 429 at once).
             (retry,) = _retries(events)
             assert retry["willRetry"] is True and retry["turnId"] == turn["id"]
+            assert retry["error"]["codexErrorInfo"] == {"responseStreamDisconnected": {"httpStatusCode": 429}}
             assert [i["type"] for i in completed_items(events)] == ["userMessage", "agentMessage"]
             assert completed_items(events)[-1]["text"] == ANSWER
             assert len(sim.requests) == 2
@@ -56,16 +58,15 @@ async def test_a_429_with_retry_after_is_waited_out_then_the_turn_completes(tmp_
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
-async def test_500s_are_retried_with_notices_then_the_turn_completes(tmp_path: Path, sim_config: SimConfig) -> None:
+async def test_500s_are_retried_silently_then_the_turn_completes(tmp_path: Path, sim_config: SimConfig) -> None:
+    # Codex 0.163.0, run on the same script, retries a 500 and a 502 before the stream opens without any
+    # `error` notification; a client sees only the completed turn.
     with Simulator() as sim:
         sim.enqueue(HttpError.server_error(), HttpError.server_error(502), Reply.text(ANSWER))
         async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
             thread_id = await new_thread(h.client)
             turn, events = await run(h.client, thread_id, "hi")
-            assert turn["status"] == "completed"
-            assert [(r["willRetry"], r["error"]["message"], r["error"]["codexErrorInfo"]) for r in _retries(events)] == [
-                (True, "Reconnecting... 1/2", {"responseStreamDisconnected": {"httpStatusCode": 500}}),
-                (True, "Reconnecting... 2/2", {"responseStreamDisconnected": {"httpStatusCode": 502}})]
+            assert turn["status"] == "completed" and _retries(events) == []
             assert completed_items(events)[-1]["text"] == ANSWER and len(sim.requests) == 3
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             await assert_serves_next_turn(h.client, sim, thread_id)
