@@ -5,7 +5,8 @@ not-yet-written history entries are dropped (the replacement already holds what 
 `WriteBatch` carries the turn's step and a `PutCheckpoint` whose replacement is that history, so a restart
 resumes from the checkpoint or from before it, never from half of it. Then, in order: the
 `contextCompaction` item completes, the batch is written, `thread/compaction/applied` goes out with the
-figures, and `thread/tokenUsage/updated` reports the recomputed estimate. The step runs shielded, so an
+figures, `thread/tokenUsage/updated` reports the recomputed estimate, and a `warning` says that summaries
+lose detail. An explicit compaction first adds its own request's usage to the thread's total. The step runs shielded, so an
 interrupt lands before it or after it. `compact_now` wraps an explicit (remote or local) compaction:
 item started → replacement computed → applied, or on failure the item completes alone and the error
 propagates. Either way there is exactly one `item/completed` per compaction.
@@ -24,9 +25,7 @@ from protocol._generated.types import (
     CompactionMode,
     ContextCompactionThreadItem,
     ThreadCompactionAppliedNotification,
-    ThreadTokenUsage,
-    ThreadTokenUsageUpdatedNotification,
-    TokenUsageBreakdown,
+    WarningNotification,
 )
 
 from ..compaction import CheckpointStats, Item, apply_inline_checkpoint, strip_leading_compaction_items
@@ -38,12 +37,14 @@ from .compaction_context import Trigger, mode_of
 from .compaction_paths import compute_replacement
 from .services import TurnServices
 from .turn import ActiveTurn
+from .usage import account_usage, announce_usage, usage_after_compaction
 
 __all__ = ["apply_checkpoint", "begin_item", "compact_now", "inline_replacement"]
 
 _encoder = msgspec.json.Encoder()
-_ZERO = TokenUsageBreakdown(total_tokens=0, input_tokens=0, cached_input_tokens=0, output_tokens=0,
-                            reasoning_output_tokens=0)
+# Sent after every checkpoint, as Codex sends its own: a summary loses detail, and each one compounds it.
+COMPACTION_WARNING = ("Earlier context in this thread was replaced by a summary, and each compaction loses some "
+                      "detail. For a long task, a new thread with a short brief keeps the model accurate.")
 
 
 def inline_replacement(history_before_request: Sequence[Mapping[str, Any]], turn_start_index: int,
@@ -80,12 +81,7 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
         turn.unsaved_history.clear()
         turn.compactions += 1
         window = services.model(session.meta.settings.model).effective_context_window
-        # No response has measured the new history yet: the estimate is the whole of it until one does.
-        previous = session.meta.token_usage
-        usage = ThreadTokenUsage(
-            total=previous.total if previous is not None else _ZERO,
-            last=msgspec.structs.replace(_ZERO, total_tokens=stats.tokens_after, input_tokens=stats.tokens_after),
-            model_context_window=window)
+        usage = usage_after_compaction(session.meta.token_usage, stats.tokens_after, window)
         session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0, token_usage=usage)
         await turn.item_completed(item)
         checkpoint = PutCheckpoint(
@@ -108,8 +104,8 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
             thread_id=turn.thread_id, turn_id=turn.turn_id, item_id=item.id, mode=mode, trigger=trigger,
             tokens_before=stats.tokens_before, tokens_after=stats.tokens_after,
             items_replaced=stats.items_replaced, items_kept=stats.items_kept))
-        await session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
-            thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=usage))
+        await announce_usage(turn, usage)
+        await session.emit(N.WARNING, WarningNotification(thread_id=turn.thread_id, message=COMPACTION_WARNING))
     return stats
 
 
@@ -129,14 +125,17 @@ async def compact_now(turn: ActiveTurn, services: TurnServices, *, trigger: Trig
     split = turn.turn_start_index if keep_turn_inputs and turn.turn_start_index > 0 else len(history)
     item = await begin_item(turn)
     try:
-        compacted, path = await compute_replacement(turn, services, history[:split], trigger=trigger,
-                                                    manual=manual, over_window=over_window, model=model)
+        produced = await compute_replacement(turn, services, history[:split], trigger=trigger, manual=manual,
+                                             over_window=over_window, model=model)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await turn.item_completed(item)  # the one completion signal of a compaction that did not happen
         raise
-    replacement = [*compacted, *history[split:]]
-    stats = await apply_checkpoint(turn, services, item, replacement=replacement, mode=mode_of(path),
+    # The compaction request is paid for like any other: its usage joins the thread's total first.
+    window = services.model(session.meta.settings.model).effective_context_window
+    await announce_usage(turn, account_usage(turn, produced.usage, window))
+    replacement = [*produced.items, *history[split:]]
+    stats = await apply_checkpoint(turn, services, item, replacement=replacement, mode=mode_of(produced.path),
                                    trigger=trigger)
-    turn.turn_start_index = len(compacted) if split < len(history) else 0
+    turn.turn_start_index = len(produced.items) if split < len(history) else 0
     return stats

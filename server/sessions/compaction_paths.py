@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -41,7 +41,7 @@ from ..upstream.errors import (
     StreamError,
     UpstreamError,
 )
-from ..upstream.events import OutputItemDone, ResponseCompleted
+from ..upstream.events import OutputItemDone, ResponseCompleted, Usage
 from ..upstream.retry import backoff_delay
 from .compaction_context import CompactionContext, Trigger, gather, mode_of, path_inputs
 from .convert import assistant_text
@@ -51,7 +51,7 @@ from .sampling import upstream_turn_error
 from .services import TurnServices
 from .turn import ActiveTurn, TurnFailed, turn_error
 
-__all__ = ["compute_replacement", "stream_outputs"]
+__all__ = ["Replacement", "compute_replacement", "stream_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class _Fallback(Exception):
 
 
 async def stream_outputs(client: ResponsesClient, body: dict[str, Any], *,
-                         headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Stream one request to `response.completed` and return its output items, retrying broken streams."""
+                         headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], Usage | None]:
+    """Stream one request to `response.completed` and return its output items and usage, retrying broken
+    streams."""
     limit = client.provider.stream_max_retries
     failures = 0
     while True:
@@ -76,7 +77,7 @@ async def stream_outputs(client: ResponsesClient, body: dict[str, Any], *,
                     if isinstance(event, OutputItemDone):
                         outputs.append(event.item)
                     elif isinstance(event, ResponseCompleted):
-                        return outputs
+                        return outputs, event.response.usage
             raise StreamError("stream ended without response.completed")
         except StreamError:
             # As in a turn's sampling: a broken attempt yields nothing; the same request goes again.
@@ -113,12 +114,13 @@ def _fit(items: list[Item], ctx: CompactionContext, reserve: int = 0) -> list[It
     return trim_for_summary_request(items, target_tokens=max(window * 9 // 10 - reserve, 0))
 
 
-async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext,
+                     items: list[Item]) -> tuple[list[Item], Usage | None]:
     settings = turn.session.meta.settings
     body = build_request(_plan(turn, services, ctx), _fit(items, ctx), settings.dynamic_tools)
     body["input"].append(dict(TRIGGER_ITEM))  # transient: only this request body ever holds it
     try:
-        outputs = await stream_outputs(services.client(ctx.provider.id), body, headers=_V2_HEADERS)
+        outputs, usage = await stream_outputs(services.client(ctx.provider.id), body, headers=_V2_HEADERS)
     except HttpStatusError as exc:
         if exc.status == 400 and ("compaction_trigger" in exc.message or exc.param == "input"):
             ctx.state.trigger_rejected = True
@@ -126,23 +128,24 @@ async def _remote_v2(turn: ActiveTurn, services: TurnServices, ctx: CompactionCo
         raise
     try:
         return process_remote_output(outputs, version="v2", request_input=items,
-                                     user_budget_tokens=_user_budget(turn, services))
+                                     user_budget_tokens=_user_budget(turn, services)), usage
     except InvalidCompactionOutput as exc:
         raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
 
 
-async def _remote_v1(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+async def _remote_v1(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext,
+                     items: list[Item]) -> tuple[list[Item], Usage | None]:
     request = build_request(_plan(turn, services, ctx), _fit(items, ctx), [])
     # The compact endpoint takes no tools and is never compressed (ResponsesClient.compact sees to that).
     body = {"model": request["model"], "input": request["input"], "instructions": request["instructions"],
             "tools": [], "parallel_tool_calls": False, "prompt_cache_key": request["prompt_cache_key"]}
     try:
-        output = await services.client(ctx.provider.id).compact(body)
+        answer = await services.client(ctx.provider.id).compact(body)
     except CompactEndpointMissing as exc:
         ctx.state.compact_endpoint_missing = True
         raise _Fallback("the provider has no /responses/compact") from exc
     try:
-        return process_remote_output(output, version="v1")
+        return process_remote_output(answer.output, version="v1"), answer.usage
     except InvalidCompactionOutput as exc:
         raise TurnFailed(turn_error(f"remote compaction failed: {exc}", "other")) from exc
 
@@ -152,7 +155,8 @@ def _compact_prompt(services: TurnServices) -> str:
     return configured if isinstance(configured, str) and configured.strip() else COMPACT_PROMPT
 
 
-async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext, items: list[Item]) -> list[Item]:
+async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext,
+                 items: list[Item]) -> tuple[list[Item], Usage | None]:
     prompt = _compact_prompt(services)
     plan = _plan(turn, services, ctx)
     client = services.client(ctx.provider.id)
@@ -160,7 +164,7 @@ async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContex
     while True:
         body = build_request(plan, [*request_items, user_text_message(prompt)], [])
         try:
-            outputs = await stream_outputs(client, body)
+            outputs, usage = await stream_outputs(client, body)
             break
         except ContextWindowExceeded:
             # Dropping the oldest items keeps the recent tail, which matters most for a handoff.
@@ -171,16 +175,25 @@ async def _local(turn: ActiveTurn, services: TurnServices, ctx: CompactionContex
     texts = [assistant_text(item) for item in outputs if item.get("type") == "message"
              and item.get("role") == "assistant"]
     summary = next((text for text in reversed(texts) if text.strip()), "")
-    return build_local_replacement(items, summary, user_budget_tokens=_user_budget(turn, services))
+    return build_local_replacement(items, summary, user_budget_tokens=_user_budget(turn, services)), usage
 
 
 _RUNNERS = {"remote_v2": _remote_v2, "remote_v1": _remote_v1, "local": _local}
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """What an explicit compaction produced: the new items, the path (never `inline`) and the usage of the
+    request that produced them (None when the server did not say)."""
+
+    items: list[Item]
+    path: CompactionPath
+    usage: Usage | None
+
+
 async def compute_replacement(turn: ActiveTurn, services: TurnServices, items: list[Item], *, trigger: Trigger,
-                              manual: bool, over_window: bool = False,
-                              model: str | None = None) -> tuple[list[Item], CompactionPath]:
-    """The replacement for `items` and the path that produced it (never `inline`; see the module docstring).
+                              manual: bool, over_window: bool = False, model: str | None = None) -> Replacement:
+    """The replacement for `items` (see `Replacement` and the module docstring).
 
     Raises `TurnFailed` when the compaction cannot be done; the thread's history is untouched either way.
     """
@@ -189,7 +202,8 @@ async def compute_replacement(turn: ActiveTurn, services: TurnServices, items: l
     try:
         while True:
             try:
-                return await _RUNNERS[path](turn, services, ctx, items), path
+                compacted, usage = await _RUNNERS[path](turn, services, ctx, items)
+                return Replacement(compacted, path, usage)
             except _Fallback as why:
                 logger.info("thread %s: %s; falling back", turn.thread_id, why)
             except ContextWindowExceeded:

@@ -15,25 +15,18 @@ from typing import Any
 
 import msgspec
 
-from protocol._generated.methods import ServerNotificationMethod as N
-from protocol._generated.types import (
-    ThreadTokenUsage,
-    ThreadTokenUsageUpdatedNotification,
-    TokenUsageBreakdown,
-    TurnToolOutput,
-    UserInput,
-)
+from protocol._generated.types import TurnToolOutput, UserInput
 
 from ..compaction import ensure_call_output_pairs
 from ..compaction.items import is_compaction
 from ..upstream.errors import HttpStatusError
-from ..upstream.events import Usage
 from .request import RequestPlan, build_request
 from .sampling import sample
 from .schemas import SchemaUnusable, validation_errors
 from .services import TurnServices
 from .tools import run_tool_call
 from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
+from .usage import account_usage, announce_usage
 
 __all__ = ["ensure_history", "model_history", "regular_turn"]
 
@@ -52,32 +45,6 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
         entries = [] if session.ephemeral else await session.deps.store.load_history(session.thread_id)
         session.history = model_history(entries)
     return session.history
-
-
-def account_usage(turn: ActiveTurn, usage: Usage | None, context_window: int | None) -> ThreadTokenUsage | None:
-    """Add a response's usage to the thread's (in memory; the next flush persists it); None without usage."""
-    if usage is None:
-        return None
-    session = turn.session
-    last = TokenUsageBreakdown(total_tokens=usage.total_tokens, input_tokens=usage.input_tokens,
-                               cached_input_tokens=usage.cached_tokens, output_tokens=usage.output_tokens,
-                               reasoning_output_tokens=usage.reasoning_tokens)
-    before = session.meta.token_usage.total if session.meta.token_usage else None
-    total = last if before is None else TokenUsageBreakdown(
-        total_tokens=before.total_tokens + last.total_tokens, input_tokens=before.input_tokens + last.input_tokens,
-        cached_input_tokens=before.cached_input_tokens + last.cached_input_tokens,
-        output_tokens=before.output_tokens + last.output_tokens,
-        reasoning_output_tokens=before.reasoning_output_tokens + last.reasoning_output_tokens)
-    token_usage = ThreadTokenUsage(total=total, last=last, model_context_window=context_window)
-    session.meta = msgspec.structs.replace(session.meta, token_usage=token_usage,
-                                           last_response_tokens=usage.total_tokens)
-    return token_usage
-
-
-async def announce_usage(turn: ActiveTurn, token_usage: ThreadTokenUsage | None) -> None:
-    if token_usage is not None:
-        await turn.session.emit(N.THREAD_TOKEN_USAGE_UPDATED, ThreadTokenUsageUpdatedNotification(
-            thread_id=turn.thread_id, turn_id=turn.turn_id, token_usage=token_usage))
 
 
 def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: Any = None) -> RequestPlan:

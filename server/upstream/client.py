@@ -30,12 +30,13 @@ import zstandard
 
 from server.upstream.auth import CachedLogin, ResolvedAuth, resolve_request_auth
 from server.upstream.errors import HttpStatusError, RetriesExhausted, TransportError, UpstreamError, redact
+from server.upstream.events import Usage
 from server.upstream.mapping import http_status_error, refuses_compression
 from server.upstream.provider import ProviderInfo
 from server.upstream.retry import MAX_SERVER_DELAY, RetryNotice, backoff_delay
 from server.upstream.stream import EventStream
 
-__all__ = ["OnRetry", "ResponsesClient"]
+__all__ = ["Compacted", "OnRetry", "ResponsesClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,11 @@ _CLOSE_SECONDS = 5.0  # closing a response never blocks a cancelled turn for lon
 _encoder = msgspec.json.Encoder()
 
 
-class _CompactResult(msgspec.Struct):
+class Compacted(msgspec.Struct):
+    """A `/responses/compact` answer: the replacement's items, and the request's usage when the server said."""
+
     output: list[dict[str, Any]]
+    usage: Usage | None = None
 
 
 class ResponsesClient:
@@ -106,8 +110,8 @@ class ResponsesClient:
 
     async def compact(
         self, body: Mapping[str, Any], *, on_retry: OnRetry | None = None, headers: Mapping[str, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """POST `/responses/compact` (never compressed) and return its `output` items; `headers` as for `stream`.
+    ) -> Compacted:
+        """POST `/responses/compact` (never compressed) and return its answer; `headers` as for `stream`.
 
         Raises: `CompactEndpointMissing` on 404, the errors `stream` raises on entry, and `TransportError`
         when the answer cannot be read or has no `output` list.
@@ -123,7 +127,7 @@ class ResponsesClient:
             with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
                 await response.aclose()
         try:
-            return msgspec.json.decode(raw, type=_CompactResult).output
+            return msgspec.json.decode(raw, type=Compacted)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             logger.warning("compaction answer %s unreadable (%d bytes)", request_id, len(raw))
             raise TransportError(f"compaction answer is not a response.compaction object: {exc}") from None

@@ -35,15 +35,25 @@ async def test_manual_compaction_answers_first_then_runs_as_a_turn_of_its_own(tm
         overrides = config(sim, inline=True, remote="v1", server_side=True, limit=100_000)
         async with running_server(tmp_path, overrides=overrides, env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 300)})
+            _, first = await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 300)})
             turn_id, order = await start_compaction(h, thread_id)
             events = [e async for e in h.client.turn_events(turn_id)]
             assert order.index("response") < order.index("turn/started")
-            assert methods(events) == ["turn/started", "item/started", "item/completed", "thread/compaction/applied",
-                                       "thread/tokenUsage/updated", "turn/completed"]
+            assert methods(events) == ["turn/started", "item/started", "thread/tokenUsage/updated", "item/completed",
+                                       "thread/compaction/applied", "thread/tokenUsage/updated", "turn/completed"]
             assert events[1]["params"]["item"]["type"] == "contextCompaction"
             [applied] = of(events, "thread/compaction/applied")
             assert (applied["mode"], applied["trigger"]) == ("remote", "manual")
+            # As Codex counts it: the compaction request's usage joins the total, then the estimate of the new
+            # history is the last measurement (totalTokens alone) until a response measures it.
+            [before] = [u["tokenUsage"]["total"] for u in of(first, "thread/tokenUsage/updated")]
+            paid, estimated = [u["tokenUsage"] for u in of(events, "thread/tokenUsage/updated")]
+            assert paid["last"]["inputTokens"] > 0
+            assert paid["total"]["totalTokens"] == before["totalTokens"] + paid["last"]["totalTokens"]
+            assert estimated["total"] == paid["total"]
+            assert estimated["last"]["totalTokens"] == applied["tokensAfter"] and estimated["last"]["inputTokens"] == 0
+            warning = await h.client.next_global("warning")  # it names the thread, not the turn
+            assert warning["threadId"] == thread_id and "summary" in warning["message"]
             assert events[-1]["params"]["turn"]["status"] == "completed"
             await h.client.run_turn({"threadId": thread_id, "input": text("second turn", 10)})
         assert len(sim.requests_to("compact")) == 1

@@ -243,7 +243,7 @@ async def test_compact_returns_the_output_items_and_is_never_compressed(
     body = user_body("remember this")
     body["input"].append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]})
     with anyio.fail_after(10):
-        output = await client.compact(body)
+        output = (await client.compact(body)).output
     assert [item["type"] for item in output] == ["message", "compaction"]
     (request,) = sim.requests
     assert request.path == "/v1/responses/compact" and not request.compressed
