@@ -140,12 +140,23 @@ async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: Clie
     return ThreadStartResponse(thread=thread, **_response_fields(session)), _started(session)
 
 
+def refuse_archived(record: ThreadRecord) -> None:
+    if record.archived:
+        raise InvalidRequest(f"thread {record.id} is archived; unarchive it first (thread/unarchive)")
+
+
 async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
                         peer: ClientPeer) -> tuple[ThreadResumeResponse, After]:
     """``thread/resume``; once it is answered, the client is sent every request of the thread still waiting for
     a reply (a tool call of the running turn), as Codex replays them."""
     missing = "no rollout found for thread id {id}"
-    session, newly_loaded = await sessions.load(params.thread_id, missing=missing)
+    # As Codex: an ephemeral thread has nothing stored to resume from, and an archived one is unarchived first.
+    record = await sessions.record(params.thread_id, missing=missing)
+    loaded = sessions.loaded(record.id)
+    if loaded is not None and loaded.ephemeral:
+        raise InvalidRequest(missing.format(id=record.id))
+    refuse_archived(record)
+    session, newly_loaded = await sessions.load(record.id, missing=missing)
     if newly_loaded:
         await peer.notify(N.THREAD_STATUS_CHANGED,
                           ThreadStatusChangedNotification(thread_id=session.thread_id, status=IDLE))
@@ -226,6 +237,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     if source is not None and source.ephemeral:
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
+    refuse_archived(source_record)
     base = source.meta if source is not None else decode_meta(source_record.data)
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params)

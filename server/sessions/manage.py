@@ -26,7 +26,7 @@ from protocol._generated.types import (
     ThreadUnsubscribeResponse,
 )
 
-from ..errors import InvalidParams, InvalidRequest
+from ..errors import InvalidRequest
 from ..ids import now_s
 from ..store import ThreadRecord, WriteBatch
 from .actor import ThreadSession
@@ -59,6 +59,11 @@ async def _update(sessions: Sessions, thread_id: str, missing: str,
     return await session.call(apply)
 
 
+def _is_ephemeral(sessions: Sessions, thread_id: str) -> bool:
+    session = sessions.loaded(thread_id)
+    return session is not None and session.ephemeral
+
+
 async def _unload_if_idle(session: ThreadSession) -> None:
     if session.idle and not session.ephemeral:  # an ephemeral thread lives only in its actor: never drop it
         await session.unload_now(closed=False)
@@ -67,8 +72,12 @@ async def _unload_if_idle(session: ThreadSession) -> None:
 async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
     """``thread/archive``. As Codex: an idle loaded thread is unloaded in the same step, ``notLoaded`` going out
     before the answer; one with a turn running (or ending) stays loaded."""
-    record = await _update(sessions, thread_id, "no rollout found for thread id {id}", _unload_if_idle,
-                           archived=True)
+    missing = "no rollout found for thread id {id}"
+    current = await sessions.record(thread_id, missing=missing)
+    # As Codex: an archived thread, like an ephemeral one, has no rollout left to archive.
+    if current.archived or _is_ephemeral(sessions, current.id):
+        raise InvalidRequest(missing.format(id=current.id))
+    record = await _update(sessions, thread_id, missing, _unload_if_idle, archived=True)
 
     async def announce() -> None:
         await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))
@@ -94,9 +103,14 @@ async def unarchive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> tup
 async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
     name = params.name.strip()
     if not name:
-        raise InvalidParams("Invalid params for thread/name/set: name must not be empty - at `$.name`",
-                            data={"path": "$.name"})
-    record = await _update(sessions, params.thread_id, "thread not found: {id}", name=name, updated_at=now_s())
+        raise InvalidRequest("thread name must not be empty")
+    missing = "no rollout found for thread id {id}"
+    current = await sessions.record(params.thread_id, missing=missing)
+    if _is_ephemeral(sessions, current.id):
+        raise InvalidRequest(f"ephemeral thread does not support metadata updates: {current.id}")
+    if current.archived:
+        raise InvalidRequest(missing.format(id=current.id))
+    record = await _update(sessions, params.thread_id, missing, name=name, updated_at=now_s())
 
     async def announce() -> None:
         await sessions.deps.broadcast(N.THREAD_NAME_UPDATED,

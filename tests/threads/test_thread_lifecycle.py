@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,12 +243,46 @@ async def test_archiving_a_thread_with_a_turn_running_keeps_it_loaded_and_the_tu
             gate.release()
 
 
-async def test_an_ephemeral_thread_is_never_unloaded_by_archive(tmp_path: Path) -> None:
+async def _refused(h: Any, method: str, params: dict[str, Any]) -> tuple[int, str]:
+    with pytest.raises(RpcFailure) as failure:
+        await h.client.request(method, params)
+    return failure.value.code, failure.value.message
+
+
+async def test_an_ephemeral_thread_refuses_archive_rename_and_resume_and_stays_loaded(tmp_path: Path) -> None:
+    # As Codex 0.163.0: an ephemeral thread has no rollout to archive or resume, and no stored metadata.
     async with running_server(tmp_path) as h:
         thread_id = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]["id"]
-        try:
-            await h.client.request("thread/archive", {"threadId": thread_id})
-        except RpcFailure:
-            pass  # refusing is fine too; losing the thread is not
+        missing = (-32600, f"no rollout found for thread id {thread_id}")
+        assert await _refused(h, "thread/archive", {"threadId": thread_id}) == missing
+        assert await _refused(h, "thread/name/set", {"threadId": thread_id, "name": "x"}) == (
+            -32600, f"ephemeral thread does not support metadata updates: {thread_id}")
+        assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
+        assert await _refused(h, "thread/resume", {"threadId": thread_id}) == missing
         assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
         assert (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]["id"] == thread_id
+
+
+async def test_an_archived_thread_refuses_archive_rename_resume_and_fork_until_it_is_unarchived(
+        tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        assert await h.client.request("thread/archive", {"threadId": thread_id}) == {}
+        missing = (-32600, f"no rollout found for thread id {thread_id}")
+        assert await _refused(h, "thread/archive", {"threadId": thread_id}) == missing
+        assert await _refused(h, "thread/name/set", {"threadId": thread_id, "name": "x"}) == missing
+        archived = (-32600, f"thread {thread_id} is archived; unarchive it first (thread/unarchive)")
+        assert await _refused(h, "thread/resume", {"threadId": thread_id}) == archived
+        assert await _refused(h, "thread/fork", {"threadId": thread_id}) == archived
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == []  # refusing loaded nothing
+        await h.client.request("thread/unarchive", {"threadId": thread_id})
+        assert (await h.client.request("thread/resume", {"threadId": thread_id}))["thread"]["id"] == thread_id
+        assert await h.client.request("thread/name/set", {"threadId": thread_id, "name": "back"}) == {}
+
+
+async def test_a_blank_thread_name_is_refused_as_codex_refuses_it(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        for blank in ("", "   "):
+            assert await _refused(h, "thread/name/set", {"threadId": thread_id, "name": blank}) == (
+                -32600, "thread name must not be empty")
