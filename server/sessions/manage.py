@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import msgspec
 
 from protocol._generated.methods import ServerNotificationMethod as N
@@ -32,11 +33,14 @@ from ..store import ThreadRecord, WriteBatch
 from .actor import ThreadSession
 from .peer import ClientPeer
 from .service import Sessions
+from .turn import ActiveTurn
 from .views import NOT_LOADED, thread_view
 
 __all__ = ["archive", "revert", "set_name", "unarchive", "unsubscribe"]
 
 After = Callable[[], Awaitable[None]]
+
+_TURN_END_SECONDS = 60  # as turn/interrupt waits: a turn's ending is bounded (its final write by 10 s)
 
 
 async def _update(sessions: Sessions, thread_id: str, missing: str,
@@ -69,14 +73,34 @@ async def _unload_if_idle(session: ThreadSession) -> None:
         await session.unload_now(closed=False)
 
 
+async def _end_running_turn(session: ThreadSession) -> None:
+    """Interrupt the thread's turn, if one is running, and wait until its ``turn/completed`` has gone out."""
+
+    async def job() -> ActiveTurn | None:
+        active = session.active
+        if active is not None and not active.done.is_set():
+            active.accepting_input = False  # a turn/start behind the archive starts a turn of its own
+            active.scope.cancel()
+        return active
+
+    active = await session.call(job)
+    if active is not None:
+        with anyio.fail_after(_TURN_END_SECONDS):
+            await active.announced.wait()
+
+
 async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
-    """``thread/archive``. As Codex: an idle loaded thread is unloaded in the same step, ``notLoaded`` going out
-    before the answer; one with a turn running (or ending) stays loaded."""
+    """``thread/archive``. As Codex: a running turn is interrupted and ends first (``turn/completed
+    {interrupted}``), then the thread is unloaded in the same step as the update, ``notLoaded`` going out
+    before the answer."""
     missing = "no rollout found for thread id {id}"
     current = await sessions.record(thread_id, missing=missing)
     # As Codex: an archived thread, like an ephemeral one, has no rollout left to archive.
     if current.archived or _is_ephemeral(sessions, current.id):
         raise InvalidRequest(missing.format(id=current.id))
+    session = sessions.loaded(current.id)
+    if session is not None:
+        await _end_running_turn(session)
     record = await _update(sessions, thread_id, missing, _unload_if_idle, archived=True)
 
     async def announce() -> None:

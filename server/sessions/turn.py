@@ -99,6 +99,7 @@ class ActiveTurn:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     response_sent: anyio.Event = field(default_factory=anyio.Event)
     done: anyio.Event = field(default_factory=anyio.Event)
+    announced: anyio.Event = field(default_factory=anyio.Event)  # turn/completed has gone out
     pending_inputs: list[PendingInput] = field(default_factory=list)
     interrupt_waiters: list[tuple[Reply[None], anyio.Event]] = field(default_factory=list)
     started_at: int | None = None
@@ -342,6 +343,7 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             await _announce_end(turn, status, error, final)
         finally:
             session.ending = False
+            turn.announced.set()
         session.maybe_schedule_unload()
 
 

@@ -224,21 +224,31 @@ async def test_a_repaired_dynamic_tool_that_is_still_invalid_is_refused_for_what
     assert refused.value.code == -32602 and "inputSchema" in refused.value.message  # not the missing `type`
 
 
-async def test_archiving_a_thread_with_a_turn_running_keeps_it_loaded_and_the_turn_goes_on(tmp_path: Path) -> None:
+async def test_archiving_a_thread_with_a_turn_running_interrupts_the_turn_then_unloads_the_thread(
+        tmp_path: Path) -> None:
+    # As Codex 0.163.0: the turn ends interrupted before the answer, then notLoaded, {} and thread/archived.
     gate = Gate()
     with Simulator() as sim:
-        sim.enqueue(Reply(output=[Text("still answering", 2)], stall_after=4, gate=gate))
+        sim.enqueue(Reply(output=[Text("still answering", 2)], stall_after=4, gate=gate), Reply.text("later"))
         try:
             async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
                 thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
                 started = await h.client.request("turn/start", {"threadId": thread_id,
                                                                 "input": [{"type": "text", "text": "hi"}]})
                 assert await gate.wait_reached_async(10)
+                order: list[str] = []
+                h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
                 assert await h.client.request("thread/archive", {"threadId": thread_id}) == {}
-                assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
-                gate.release()
                 events = [e async for e in h.client.turn_events(started["turn"]["id"], timeout=20)]
-                assert events[-1]["params"]["turn"]["status"] == "completed"
+                assert events[-1]["params"]["turn"]["status"] == "interrupted"
+                ending = [m for m in order if m in ("turn/completed", "thread/status/changed", "response")]
+                assert ending == ["thread/status/changed", "turn/completed", "thread/status/changed", "response"]
+                assert await h.client.next_global("thread/archived") == {"threadId": thread_id}
+                assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+                # Nothing of the turn was lost: it is stored as it ended.
+                await h.client.request("thread/unarchive", {"threadId": thread_id})
+                read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+                assert [t["status"] for t in read["thread"]["turns"]] == ["interrupted"]
         finally:
             gate.release()
 
