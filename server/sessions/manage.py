@@ -160,9 +160,11 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
     session = sessions.loaded(thread_id)
     if session is not None and session.ephemeral:
         raise InvalidRequest("thread/revert is not supported for ephemeral threads")
+    if session is not None:
+        await _end_running_turn(session)  # as Codex: a running turn is interrupted, then the thread reverted
 
     async def apply() -> ThreadRecord:
-        if session is not None and session.active is not None:
+        if session is not None and session.active is not None:  # a turn started in between: refuse, never race
             raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
         with sessions.errors("no rollout found for thread id {id}"):
             record = await sessions.store.revert(thread_id, params.before_turn_id)
@@ -177,5 +179,5 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
 
     status = session.status if session is not None else NOT_LOADED
-    return ThreadRevertResponse(thread=thread_view(record, status=status, store_path=sessions.store.path), turns_backwards_cursor=None,
-                                items_backwards_cursor=None), announce
+    view = thread_view(record, status=status, store_path=sessions.store.path)
+    return ThreadRevertResponse(thread=view, turns_backwards_cursor=None, items_backwards_cursor=None), announce

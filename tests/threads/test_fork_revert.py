@@ -97,3 +97,28 @@ async def test_a_fork_of_the_whole_thread_carries_its_token_usage_and_says_so_be
     started = next(i for i, m in enumerate(seen) if m.get("method") == "thread/started"
                    and m["params"]["thread"]["id"] == whole["id"])
     assert usage[0][0] < started and usage[0][1]["tokenUsage"]["total"]["totalTokens"] > 0
+
+
+async def test_reverting_while_a_turn_runs_interrupts_it_first_then_reverts(tmp_path: Path) -> None:
+    # As Codex 0.163.0: the running turn ends interrupted (turn/completed before the answer), then the revert.
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("first answer"), Reply(output=[Text("slow answer", 2)], stall_after=2, gate=gate))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                first, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("one")})
+                running = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("two")}))["turn"]
+                assert await gate.wait_reached_async(10)
+                reverted = await h.client.request("thread/revert", {"threadId": thread_id,
+                                                                    "beforeTurnId": running["id"]})
+                events = [e async for e in h.client.turn_events(running["id"], timeout=20)]
+                assert events[-1]["params"]["turn"]["status"] == "interrupted"
+                assert reverted["thread"]["status"] == {"type": "idle"}
+                read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+                assert [t["id"] for t in read["thread"]["turns"]] == [first["id"]]
+                await h.client.run_turn({"threadId": thread_id, "input": _say("again")})
+        finally:
+            gate.release()
+    said = [c["text"] for i in sim.requests[-1].body["input"] if i.get("role") == "user" for c in i["content"]]
+    assert said == ["one", "again"]
