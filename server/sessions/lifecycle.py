@@ -221,7 +221,9 @@ async def _resume_response(sessions: Sessions, session: ThreadSession, params: T
             items_view=page_params.items_view))
         first_page = TurnsPage(data=listed.data, next_cursor=listed.next_cursor,
                                backwards_cursor=listed.backwards_cursor)
-    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=None,
+    # Where thread/turns/list (sortDirection desc) starts to page back from the newest turn.
+    backwards = None if session.ephemeral else await sessions.store.newest_turns_cursor(session.thread_id)
+    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=backwards,
                                 items_backwards_cursor=None, initial_turns_page=first_page,
                                 **_response_fields(session))
 

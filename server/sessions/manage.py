@@ -180,4 +180,5 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
 
     status = session.status if session is not None else NOT_LOADED
     view = thread_view(record, status=status, store_path=sessions.store.path)
-    return ThreadRevertResponse(thread=view, turns_backwards_cursor=None, items_backwards_cursor=None), announce
+    backwards = await sessions.store.newest_turns_cursor(thread_id)
+    return ThreadRevertResponse(thread=view, turns_backwards_cursor=backwards, items_backwards_cursor=None), announce

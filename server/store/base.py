@@ -152,6 +152,10 @@ class ThreadStore(Protocol):
         self, thread_id: str, *, cursor: str | None = None, limit: int = 50, direction: Direction = "desc"
     ) -> Page[TurnRecord]: ...
 
+    async def newest_turns_cursor(self, thread_id: str) -> str | None:
+        """A desc `list_turns` cursor starting at the newest turn, inclusive; None without turns."""
+        ...
+
     async def list_items(
         self,
         thread_id: str,

@@ -137,6 +137,14 @@ def list_turns(
     return cursors.paginate(rows, limit=limit, direction=direction, issue=issue)
 
 
+def newest_turns_cursor(conn: sqlite3.Connection, thread_id: str) -> str | None:
+    """A `list_turns` cursor, direction desc, that starts at the thread's newest turn and includes it; None for
+    a thread without turns. `thread/resume` hands it out as `turnsBackwardsCursor`."""
+    row = conn.execute("SELECT seq, turn_id FROM turns WHERE thread_pk = ? ORDER BY seq DESC LIMIT 1",
+                       (thread_pk(conn, thread_id),)).fetchone()
+    return None if row is None else cursors.encode("turns", thread_id, "desc", Anchor(row[0], row[1], True))
+
+
 _ITEM_COLUMNS = "seq, turn_id, item_id, data, started_at_ms, completed_at_ms"
 
 

@@ -115,3 +115,24 @@ def test_the_summary_view_is_the_opening_message_and_the_answer_never_commentary
              item("agent", "working on it", "commentary"), item("agent", "half", "partial_answer")]
     summary = turn_view(turn, items, "summary")
     assert [getattr(i, "text", None) or i.content[0].text for i in summary.items] == ["ask", "the answer"]
+
+
+async def test_resume_hands_out_a_cursor_that_pages_back_from_the_newest_turn(tmp_path: Path) -> None:
+    # PROTOCOL.md §3.2: resume with excludeTurns, then page turns/list (desc) from turnsBackwardsCursor.
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            empty = (await h.client.request("thread/start", {}))["thread"]["id"]
+            assert (await h.client.request("thread/resume", {"threadId": empty}))["turnsBackwardsCursor"] is None
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_ids = [(await h.client.run_turn({"threadId": thread_id, "input": _say(word)}))[0]["id"]
+                        for word in ("one", "two", "three")]
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            cursor = resumed["turnsBackwardsCursor"]
+            assert resumed["thread"]["turns"] == [] and cursor
+            first = await h.client.request("thread/turns/list", {"threadId": thread_id, "cursor": cursor,
+                                                                 "limit": 2, "sortDirection": "desc"})
+            assert [t["id"] for t in first["data"]] == turn_ids[:0:-1]
+            rest = await h.client.request("thread/turns/list", {"threadId": thread_id, "cursor": first["nextCursor"],
+                                                                "limit": 2, "sortDirection": "desc"})
+            assert [t["id"] for t in rest["data"]] == turn_ids[:1] and rest["nextCursor"] is None
