@@ -7,6 +7,7 @@ its live status when loaded, ``notLoaded`` otherwise. Nothing here loads a sessi
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from msgspec import UNSET
@@ -48,9 +49,9 @@ _SORT_KEYS = {"created_at": "created_at", "updated_at": "updated_at", "recency_a
 def _limit(value: Any, default: int = DEFAULT_PAGE) -> int:
     if value is UNSET or value is None:
         return default
-    if value < 1:
-        raise InvalidParams("limit must be at least 1")
-    return min(int(value), MAX_PAGE)
+    if value < 0:
+        raise InvalidParams("limit must not be negative")
+    return max(1, min(int(value), MAX_PAGE))  # as Codex: 0 is taken as 1
 
 
 async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadListResponse:
@@ -61,7 +62,7 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
         sort_key=_SORT_KEYS[opt(params.sort_key) or "created_at"],  # type: ignore[arg-type]
         direction=opt(params.sort_direction) or "desc",
         archived=params.archived is True,
-        cwds=(cwd,) if isinstance(cwd, str) else tuple(cwd or ()),
+        cwds=tuple(os.path.normpath(c) for c in ((cwd,) if isinstance(cwd, str) else cwd or ())),  # "/tmp/" is /tmp
         model_providers=tuple(opt(params.model_providers) or ()),
         source_kinds=tuple(opt(params.source_kinds) or INTERACTIVE_SOURCES),
         search_term=opt(params.search_term) or None,

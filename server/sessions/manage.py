@@ -166,7 +166,7 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
     async def apply() -> ThreadRecord:
         if session is not None and session.active is not None:  # a turn started in between: refuse, never race
             raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
-        with sessions.errors("no rollout found for thread id {id}"):
+        with sessions.errors("thread not found: {id}"):  # Codex's words for revert
             record = await sessions.store.revert(thread_id, params.before_turn_id)
         if session is not None:
             session.record = record

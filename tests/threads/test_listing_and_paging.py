@@ -38,11 +38,15 @@ async def test_thread_list_filters_by_cwd_search_and_archive_and_pages_with_stab
             assert all(t["status"] == {"type": "idle"} for t in everything["data"])
             by_cwd = await h.client.request("thread/list", {"cwd": str(tmp_path / "a")})
             assert [t["id"] for t in by_cwd["data"]] == [c, a]
+            with_slash = await h.client.request("thread/list", {"cwd": str(tmp_path / "a") + "/"})
+            assert [t["id"] for t in with_slash["data"]] == [c, a]
             searched = await h.client.request("thread/list", {"searchTerm": "PARSER"})
             assert {t["id"] for t in searched["data"]} == {a, c}
             oldest_first = await h.client.request("thread/list", {"sortDirection": "asc"})
             assert [t["id"] for t in oldest_first["data"]] == [a, b, c]
 
+            zero = await h.client.request("thread/list", {"limit": 0})  # as Codex: taken as 1
+            assert [t["id"] for t in zero["data"]] == [c] and zero["nextCursor"]
             first = await h.client.request("thread/list", {"limit": 2})
             assert [t["id"] for t in first["data"]] == [c, b] and first["nextCursor"]
             d = await _thread_with_turn(h, "a newer thread")  # must not shift the next page

@@ -105,6 +105,8 @@ async def test_unknown_and_malformed_thread_ids_get_codex_wording(tmp_path: Path
             ("thread/resume", {"threadId": unknown}, f"no rollout found for thread id {unknown}"),
             ("thread/read", {"threadId": unknown}, f"thread not loaded: {unknown}"),
             ("thread/archive", {"threadId": unknown}, f"no rollout found for thread id {unknown}"),
+            ("thread/name/set", {"threadId": unknown, "name": "x"}, f"no rollout found for thread id {unknown}"),
+            ("thread/revert", {"threadId": unknown, "beforeTurnId": "t"}, f"thread not found: {unknown}"),
             ("thread/read", {"threadId": "../../etc/passwd"}, "invalid thread id: ../../etc/passwd"),
         ]
         for method, params, message in cases:
