@@ -8,6 +8,8 @@ from protocol._generated.methods import ClientMethod as M
 from protocol._generated.types import (
     ThreadArchiveParams,
     ThreadArchiveResponse,
+    ThreadDeleteParams,
+    ThreadDeleteResponse,
     ThreadForkParams,
     ThreadForkResponse,
     ThreadItemsListParams,
@@ -79,6 +81,10 @@ def register(router: Router, app: App) -> None:
         ctx.after_response(await manage.archive(app.sessions, params.thread_id, ctx.connection))
         return ThreadArchiveResponse()
 
+    async def delete(ctx: RequestContext, params: ThreadDeleteParams) -> ThreadDeleteResponse:
+        ctx.after_response(await manage.delete(app.sessions, params.thread_id, ctx.connection))
+        return ThreadDeleteResponse()
+
     async def unarchive(ctx: RequestContext, params: ThreadUnarchiveParams) -> ThreadUnarchiveResponse:
         result, after = await manage.unarchive(app.sessions, params.thread_id, ctx.connection)
         ctx.after_response(after)
@@ -100,6 +106,7 @@ def register(router: Router, app: App) -> None:
         (M.THREAD_START, start), (M.THREAD_RESUME, resume), (M.THREAD_FORK, fork), (M.THREAD_LIST, list_),
         (M.THREAD_READ, read), (M.THREAD_LOADED_LIST, loaded), (M.THREAD_TURNS_LIST, turns),
         (M.THREAD_ITEMS_LIST, items), (M.THREAD_ARCHIVE, archive), (M.THREAD_UNARCHIVE, unarchive),
+        (M.THREAD_DELETE, delete),
         (M.THREAD_NAME_SET, set_name), (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
     ]
     for method, handler in routes:

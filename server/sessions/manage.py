@@ -17,6 +17,7 @@ import msgspec
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
     ThreadArchivedNotification,
+    ThreadDeletedNotification,
     ThreadNameUpdatedNotification,
     ThreadRevertedNotification,
     ThreadRevertParams,
@@ -36,7 +37,7 @@ from .service import Sessions
 from .turn import ActiveTurn
 from .views import NOT_LOADED, thread_view
 
-__all__ = ["archive", "revert", "set_name", "unarchive", "unsubscribe"]
+__all__ = ["archive", "delete", "revert", "set_name", "unarchive", "unsubscribe"]
 
 After = Callable[[], Awaitable[None]]
 
@@ -105,6 +106,36 @@ async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After
 
     async def announce() -> None:
         await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))
+
+    return announce
+
+
+async def delete(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
+    """``thread/delete``. As Codex: a running turn is interrupted and ends first, the thread is unloaded
+    (``notLoaded`` before the answer) and everything stored under it removed; ``thread/deleted`` follows."""
+    missing = "no rollout found for thread id {id}"
+    current = await sessions.record(thread_id, missing=missing)
+    if _is_ephemeral(sessions, current.id):
+        raise InvalidRequest(missing.format(id=current.id))
+    session = sessions.loaded(current.id)
+    if session is None:
+        with sessions.errors(missing):
+            await sessions.store.delete(current.id)
+    else:
+        await _end_running_turn(session)
+
+        async def remove() -> None:
+            if not session.idle:  # a turn started in between: refuse rather than delete under it
+                raise InvalidRequest(f"cannot delete thread {current.id} while a turn is running")
+            # Deleted inside the actor's last job: a resume racing this one finds nothing to load.
+            await session.unload_now(closed=False)
+            with sessions.errors(missing):
+                await sessions.store.delete(current.id)
+
+        await session.call(remove)
+
+    async def announce() -> None:
+        await peer.notify(N.THREAD_DELETED, ThreadDeletedNotification(thread_id=current.id))
 
     return announce
 

@@ -200,6 +200,11 @@ def revert(conn: sqlite3.Connection, thread_id: str, before_turn_id: str) -> Thr
     return reads.get_thread(conn, thread_id)
 
 
+def delete(conn: sqlite3.Connection, thread_id: str) -> None:
+    pk = reads.thread_pk(conn, thread_id)
+    conn.execute("DELETE FROM threads WHERE pk = ?", (pk,))  # cascades to turns, and from them to every child row
+
+
 # Child tables copied by fork: (table, columns after thread_pk). Rows qualify when their turn is kept.
 _FORK_COPIES = (
     ("items", "seq, turn_id, item_id, started_at_ms, completed_at_ms, data"),

@@ -179,6 +179,9 @@ class ThreadStore(Protocol):
     async def revert(self, thread_id: str, before_turn_id: str) -> ThreadRecord:
         """Drop ``before_turn_id`` and every later turn with their items, history and checkpoints."""
 
+    async def delete(self, thread_id: str) -> None:
+        """Remove the thread and everything stored under it, in one transaction; ``ThreadNotFound`` if absent."""
+
     async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None) -> ThreadRecord:
         """Create ``new_thread`` holding a copy of the source up to and including ``last_turn_id`` (all if None)."""
 

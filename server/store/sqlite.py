@@ -111,6 +111,10 @@ class SqliteStore:
         thread_id = check_thread_id(thread_id)
         return await self._writer.run(lambda conn: apply.revert(conn, thread_id, before_turn_id))
 
+    async def delete(self, thread_id: str) -> None:
+        thread_id = check_thread_id(thread_id)
+        await self._writer.run(lambda conn: apply.delete(conn, thread_id))
+
     async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None) -> ThreadRecord:
         source_id = check_thread_id(source_id)
         new_id = check_thread_id(new_thread.id)

@@ -114,6 +114,21 @@ async def test_reverting_an_unknown_turn_raises_turn_not_found_and_changes_nothi
 
 
 @pytest.mark.anyio
+async def test_delete_removes_the_thread_and_every_row_under_it_and_nothing_else(store: SqliteStore) -> None:
+    bystander = await new_thread(store, 3)
+    alone = row_counts(store)
+    thread_id = await new_thread(store, 2)
+    await store.write(turn_batch(thread_id, "t3").put_checkpoint(checkpoint("t3", [{"summary": 3}])))
+    await store.delete(thread_id)
+    assert row_counts(store) == alone
+    with pytest.raises(ThreadNotFound):
+        await store.get_thread(thread_id)
+    with pytest.raises(ThreadNotFound):
+        await store.delete(thread_id)
+    assert len(await store.load_history(bystander)) == 6
+
+
+@pytest.mark.anyio
 async def test_fork_copies_up_to_the_last_turn_and_leaves_the_source_untouched(store: SqliteStore) -> None:
     source = await new_thread(store, 2)
     await store.write(turn_batch(source, "t3").put_checkpoint(checkpoint("t3", [{"summary": 3}])))

@@ -298,3 +298,55 @@ async def test_a_blank_thread_name_is_refused_as_codex_refuses_it(tmp_path: Path
         for blank in ("", "   "):
             assert await _refused(h, "thread/name/set", {"threadId": thread_id, "name": blank}) == (
                 -32600, "thread name must not be empty")
+
+
+async def test_delete_removes_a_stored_thread_for_good_and_announces_it_after_the_answer(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+            kept = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": kept, "input": [{"type": "text", "text": "stay"}]})
+            order: list[str] = []
+            h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
+            assert await h.client.request("thread/delete", {"threadId": thread_id}) == {}
+            assert await h.client.next_global("thread/deleted") == {"threadId": thread_id}
+            # As Codex 0.163.0: the thread is unloaded before the answer, and the notification follows it.
+            assert order == ["thread/status/changed", "response", "thread/deleted"]
+            missing = (-32600, f"no rollout found for thread id {thread_id}")
+            assert await _refused(h, "thread/resume", {"threadId": thread_id}) == missing
+            assert await _refused(h, "thread/delete", {"threadId": thread_id}) == missing
+            assert [t["id"] for t in (await h.client.request("thread/list", {}))["data"]] == [kept]
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            assert await _refused(h, "thread/resume", {"threadId": thread_id}) == missing  # gone from disk too
+            resumed = await h.client.request("thread/resume", {"threadId": kept})
+            assert [t["status"] for t in resumed["thread"]["turns"]] == ["completed"]
+
+
+async def test_deleting_a_thread_with_a_turn_running_ends_the_turn_first(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("still answering", 2)], stall_after=4, gate=gate))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                started = await h.client.request("turn/start", {"threadId": thread_id,
+                                                                "input": [{"type": "text", "text": "hi"}]})
+                assert await gate.wait_reached_async(10)
+                assert await h.client.request("thread/delete", {"threadId": thread_id}) == {}
+                events = [e async for e in h.client.turn_events(started["turn"]["id"], timeout=20)]
+                assert [e["params"]["turn"]["status"] for e in events if e["method"] == "turn/completed"] == [
+                    "interrupted"]
+                assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+                assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
+                    -32600, f"no rollout found for thread id {thread_id}")
+        finally:
+            gate.release()
+
+
+async def test_an_ephemeral_thread_cannot_be_deleted_and_stays_loaded(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]["id"]
+        assert await _refused(h, "thread/delete", {"threadId": thread_id}) == (
+            -32600, f"no rollout found for thread id {thread_id}")
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
