@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import platform
 import ssl
 import threading
 from typing import Any
 
 import httpx
+
+from server import __version__
 
 __all__ = ["DEFAULT_TRANSPORT", "TRANSPORTS", "open_http", "prepare", "transport_name"]
 
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Connect and pool waits are bounded here; `read` is set per request (the stream's idle timeout).
 _TIMEOUT = httpx.Timeout(connect=30.0, read=None, write=120.0, pool=30.0)
+# Who is asking, for the provider's logs (Codex sends its own name and version the same way).
+USER_AGENT = f"threadline/{__version__} ({platform.system()} {platform.release()}; {platform.machine() or 'unknown'})"
 _aiohttp_loading = threading.Event()
 _aiohttp_ready = threading.Event()
 
@@ -104,4 +109,5 @@ def open_http(name: str = DEFAULT_TRANSPORT, *, transport: httpx.AsyncBaseTransp
     if transport is None and name == "aiohttp":
         loading = _aiohttp_loading.is_set() and not _aiohttp_ready.is_set()
         transport = _AiohttpOnceLoaded() if loading else _aiohttp()
-    return httpx.AsyncClient(timeout=_TIMEOUT, transport=transport, verify=_ssl_context(), trust_env=False)
+    return httpx.AsyncClient(timeout=_TIMEOUT, transport=transport, verify=_ssl_context(), trust_env=False,
+                             headers={"User-Agent": USER_AGENT})

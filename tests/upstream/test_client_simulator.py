@@ -57,6 +57,7 @@ async def test_the_request_carries_auth_headers_query_params_and_the_body(
     assert request.headers["accept"] == "text/event-stream"
     assert request.headers["x-team"] == "blue"
     assert "x-client-request-id" in request.headers
+    assert request.headers["user-agent"].startswith("threadline/")  # not python-httpx's or aiohttp's
     assert "content-encoding" not in request.headers
     assert request.body == user_body("ping")
 
