@@ -77,8 +77,8 @@ class ThreadSession:
         self._send, self._recv = anyio.create_memory_object_stream[_Job](MAILBOX_SIZE)
         self._tg: TaskGroup | None = None
         self._unload_scope: anyio.CancelScope | None = None
-        self.ending: bool = False
-        """A turn's ending is still announcing (``active`` is cleared before its last notifications)."""
+        self.ending: ActiveTurn | None = None
+        """The turn whose ending is still announcing (``active`` is cleared before its last notifications)."""
         self.unloaded = False
         """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()

@@ -133,7 +133,8 @@ async def compact_now(turn: ActiveTurn, services: TurnServices, *, trigger: Trig
         raise
     # The compaction request is paid for like any other: its usage joins the thread's total first.
     window = services.model(session.meta.settings.model).effective_context_window
-    await announce_usage(turn, account_usage(turn, produced.usage, window))
+    with anyio.CancelScope(shield=True):  # an interrupt lands before the compaction or after it, never inside
+        await announce_usage(turn, account_usage(turn, produced.usage, window))
     replacement = [*produced.items, *history[split:]]
     stats = await apply_checkpoint(turn, services, item, replacement=replacement, mode=mode_of(produced.path),
                                    trigger=trigger)

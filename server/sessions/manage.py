@@ -82,12 +82,16 @@ async def _end_running_turn(session: ThreadSession) -> None:
         if active is not None and not active.done.is_set():
             active.accepting_input = False  # a turn/start behind the archive starts a turn of its own
             active.scope.cancel()
-        return active
+        return active or session.ending  # a turn already ending is waited for all the same
 
-    active = await session.call(job)
-    if active is not None:
-        with anyio.fail_after(_TURN_END_SECONDS):
-            await active.announced.wait()
+    turn = await session.call(job)
+    if turn is None:
+        return
+    with anyio.move_on_after(_TURN_END_SECONDS):
+        await turn.announced.wait()
+        return
+    raise InvalidRequest(f"the turn {turn.turn_id} of thread {session.thread_id} did not end within "
+                         f"{_TURN_END_SECONDS} s; try again")
 
 
 async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
@@ -194,7 +198,7 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
     if session is not None:
         await _end_running_turn(session)  # as Codex: a running turn is interrupted, then the thread reverted
 
-    async def apply() -> ThreadRecord:
+    async def apply() -> tuple[ThreadRecord, str | None]:
         if session is not None and session.active is not None:  # a turn started in between: refuse, never race
             raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
         with sessions.errors("thread not found: {id}"):  # Codex's words for revert
@@ -202,14 +206,14 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
         if session is not None:
             session.record = record
             session.history = None  # reloaded from the store on the next turn
-        return record
+        # Read in the same job: a turn queued behind the revert cannot slip a newer turn in first.
+        return record, await sessions.store.newest_turns_cursor(thread_id)
 
-    record = await (session.call(apply) if session is not None else apply())
+    record, backwards = await (session.call(apply) if session is not None else apply())
 
     async def announce() -> None:
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
 
     status = session.status if session is not None else NOT_LOADED
     view = thread_view(record, status=status, store_path=sessions.store.path)
-    backwards = await sessions.store.newest_turns_cursor(thread_id)
     return ThreadRevertResponse(thread=view, turns_backwards_cursor=backwards, items_backwards_cursor=None), announce

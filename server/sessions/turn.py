@@ -335,14 +335,14 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
                 await session.emit(method, params)
         finally:
             session.active = None  # before any await that a shutdown may cut short
-            session.ending = True  # until the ending's last notification: the thread is not idle yet
+            session.ending = turn  # until the ending's last notification: the thread is not idle yet
             turn.done.set()
             for reply, _ in turn.interrupt_waiters:
                 reply.set(None)
         try:
             await _announce_end(turn, status, error, final)
         finally:
-            session.ending = False
+            session.ending = None
             turn.announced.set()
         session.maybe_schedule_unload()
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from protocol.client import RpcFailure
+from server.sessions import manage
+from server.sessions import turn as turn_module
 from server.simulator import Gate, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -350,3 +353,56 @@ async def test_an_ephemeral_thread_cannot_be_deleted_and_stays_loaded(tmp_path: 
         assert await _refused(h, "thread/delete", {"threadId": thread_id}) == (
             -32600, f"no rollout found for thread id {thread_id}")
         assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+
+
+# How long a turn's ending is held up in the tests below (a slow subscriber, an interrupt answer awaited): the
+# length of the fault, not a wait for anything. Correctness must not depend on it.
+ENDING_HELD = 0.5
+
+
+def _hold_endings(monkeypatch: pytest.MonkeyPatch) -> anyio.Event:
+    """Hold every turn's ending (after `active` is cleared, before turn/completed) for ENDING_HELD seconds."""
+    original, holding = turn_module._announce_end, anyio.Event()
+
+    async def held(*args: Any) -> None:
+        holding.set()
+        await anyio.sleep(ENDING_HELD)
+        await original(*args)
+
+    monkeypatch.setattr(turn_module, "_announce_end", held)
+    return holding
+
+
+@pytest.mark.parametrize("method", ["thread/archive", "thread/delete"])
+async def test_archive_and_delete_wait_for_a_turn_that_is_already_ending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    holding = _hold_endings(monkeypatch)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            started = await h.client.request("turn/start", {"threadId": thread_id,
+                                                            "input": [{"type": "text", "text": "hi"}]})
+            with anyio.fail_after(10):
+                await holding.wait()
+            assert await h.client.request(method, {"threadId": thread_id}) == {}
+            events = [e async for e in h.client.turn_events(started["turn"]["id"], timeout=10)]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+
+
+async def test_a_turn_that_does_not_end_in_time_gets_a_clear_error_not_an_internal_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    holding = _hold_endings(monkeypatch)
+    monkeypatch.setattr(manage, "_TURN_END_SECONDS", 0.05)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            started = await h.client.request("turn/start", {"threadId": thread_id,
+                                                            "input": [{"type": "text", "text": "hi"}]})
+            with anyio.fail_after(10):
+                await holding.wait()
+            code, message = await _refused(h, "thread/archive", {"threadId": thread_id})
+            assert code == -32600 and "did not end within" in message
+            [e async for e in h.client.turn_events(started["turn"]["id"], timeout=10)]
+            read = await h.client.request("thread/read", {"threadId": thread_id})
+            assert read["thread"]["status"] == {"type": "idle"}  # nothing was archived or unloaded
