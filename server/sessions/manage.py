@@ -121,22 +121,28 @@ async def delete(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
     current = await sessions.record(thread_id, missing=missing)
     if _is_ephemeral(sessions, current.id):
         raise InvalidRequest(missing.format(id=current.id))
-    session = sessions.loaded(current.id)
-    if session is None:
+
+    async def remove_stored() -> None:
         with sessions.errors(missing):
             await sessions.store.delete(current.id)
-    else:
-        await _end_running_turn(session)
 
-        async def remove() -> None:
+    def remove_loaded(session: ThreadSession) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
             if not session.idle:  # a turn started in between: refuse rather than delete under it
                 raise InvalidRequest(f"cannot delete thread {current.id} while a turn is running")
-            # Deleted inside the actor's last job: a resume racing this one finds nothing to load.
             await session.unload_now(closed=False)
-            with sessions.errors(missing):
-                await sessions.store.delete(current.id)
+            await remove_stored()
 
-        await session.call(remove)
+        return job
+
+    # A resume racing the delete must find nothing to load: a thread not loaded is deleted with its loads held
+    # back, a loaded one in its actor's last job.
+    while not await sessions.registry.while_not_loaded(current.id, remove_stored):
+        session = sessions.loaded(current.id)
+        if session is not None:
+            await _end_running_turn(session)
+            await session.call(remove_loaded(session))
+            break
 
     async def announce() -> None:
         await peer.notify(N.THREAD_DELETED, ThreadDeletedNotification(thread_id=current.id))

@@ -67,6 +67,27 @@ class SessionRegistry:
             del self._loading[thread_id]
             done.set()
 
+    async def while_not_loaded(self, thread_id: str, fn: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``fn`` while ``thread_id`` is neither loaded nor loading, holding every load of it back until
+        ``fn`` returns (so a resume racing a delete finds nothing to load). False, ``fn`` not run, when a
+        session is loaded."""
+        while True:
+            while (pending := self._loading.get(thread_id)) is not None:
+                await pending.wait()
+            existing = self._sessions.get(thread_id)
+            if existing is None:
+                break
+            if not existing.unloaded:
+                return False
+            await existing.ended.wait()
+        done = self._loading[thread_id] = anyio.Event()
+        try:
+            await fn()
+            return True
+        finally:
+            del self._loading[thread_id]
+            done.set()
+
     async def start(self, session: ThreadSession) -> None:
         assert self._tg is not None, "registry is not running"
         if self._closing:

@@ -11,6 +11,7 @@ import pytest
 from protocol.client import RpcFailure
 from server.sessions import manage
 from server.sessions import turn as turn_module
+from server.sessions.registry import SessionRegistry
 from server.simulator import Gate, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -406,3 +407,43 @@ async def test_a_turn_that_does_not_end_in_time_gets_a_clear_error_not_an_intern
             [e async for e in h.client.turn_events(started["turn"]["id"], timeout=10)]
             read = await h.client.request("thread/read", {"threadId": thread_id})
             assert read["thread"]["status"] == {"type": "idle"}  # nothing was archived or unloaded
+
+
+async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+        # The resume is held between reading the thread and starting its actor until the delete has arrived.
+        starting, deleting, go = anyio.Event(), anyio.Event(), anyio.Event()
+        start, while_not_loaded = SessionRegistry.start, SessionRegistry.while_not_loaded
+
+        async def held_start(self: SessionRegistry, session: Any) -> None:
+            starting.set()
+            await go.wait()
+            await start(self, session)
+
+        async def noted(self: SessionRegistry, *args: Any) -> bool:
+            deleting.set()
+            return await while_not_loaded(self, *args)
+
+        monkeypatch.setattr(SessionRegistry, "start", held_start)
+        monkeypatch.setattr(SessionRegistry, "while_not_loaded", noted)
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            answers: dict[str, Any] = {}
+
+            async def ask(method: str) -> None:
+                answers[method] = await h.client.request(method, {"threadId": thread_id})
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask, "thread/resume")
+                    await starting.wait()
+                    tg.start_soon(ask, "thread/delete")
+                    await deleting.wait()
+                    go.set()
+            assert answers["thread/delete"] == {} and answers["thread/resume"]["thread"]["id"] == thread_id
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+            assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
+                -32600, f"no rollout found for thread id {thread_id}")
