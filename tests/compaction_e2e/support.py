@@ -108,3 +108,16 @@ async def run_compaction(h: Harness, thread_id: str, *, timeout: float = 30) -> 
     turn_id, _ = await start_compaction(h, thread_id)
     events = [event async for event in h.client.turn_events(turn_id, timeout=timeout)]
     return events[-1]["params"]["turn"], events
+
+
+def assert_compaction_paid_then_estimated(earlier: Sequence[Message], events: Sequence[Message]) -> None:
+    """As Codex counts a compaction: its request's usage joins the thread's total (which stood at the end of
+    `earlier`), then the estimate of the new history is the last measurement — `totalTokens` alone — until a
+    response measures it."""
+    before = of(earlier, "thread/tokenUsage/updated")[-1]["tokenUsage"]["total"]
+    [applied] = of(events, "thread/compaction/applied")
+    paid, estimated = [u["tokenUsage"] for u in of(events, "thread/tokenUsage/updated")][:2]
+    assert paid["last"]["totalTokens"] > 0
+    assert paid["total"]["totalTokens"] == before["totalTokens"] + paid["last"]["totalTokens"]
+    assert estimated["total"] == paid["total"]
+    assert estimated["last"]["totalTokens"] == applied["tokensAfter"] and estimated["last"]["inputTokens"] == 0

@@ -62,6 +62,8 @@ async def test_with_the_flag_on_every_request_carries_the_limit_and_a_checkpoint
             applied_at = order.index("thread/compaction/applied")
             assert completed_at < applied_at and order[applied_at + 1] == "thread/tokenUsage/updated"
             assert of(events, "thread/tokenUsage/updated")[0]["tokenUsage"]["last"]["totalTokens"] == applied["tokensAfter"]
+            warning = await h.client.next_global("warning")  # every checkpoint is followed by one, inline too
+            assert warning["threadId"] == thread_id and "summary" in warning["message"]
             read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
             assert len(read["thread"]["turns"]) == 2  # clients still see the earlier turn; the model does not
         bodies = responses_bodies(sim)

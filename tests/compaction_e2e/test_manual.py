@@ -14,6 +14,7 @@ from server.store import apply
 from tests.harness import SIM_ENV, running_server
 
 from .support import (
+    assert_compaction_paid_then_estimated,
     config,
     input_texts,
     input_types,
@@ -44,14 +45,7 @@ async def test_manual_compaction_answers_first_then_runs_as_a_turn_of_its_own(tm
             assert events[1]["params"]["item"]["type"] == "contextCompaction"
             [applied] = of(events, "thread/compaction/applied")
             assert (applied["mode"], applied["trigger"]) == ("remote", "manual")
-            # As Codex counts it: the compaction request's usage joins the total, then the estimate of the new
-            # history is the last measurement (totalTokens alone) until a response measures it.
-            [before] = [u["tokenUsage"]["total"] for u in of(first, "thread/tokenUsage/updated")]
-            paid, estimated = [u["tokenUsage"] for u in of(events, "thread/tokenUsage/updated")]
-            assert paid["last"]["inputTokens"] > 0
-            assert paid["total"]["totalTokens"] == before["totalTokens"] + paid["last"]["totalTokens"]
-            assert estimated["total"] == paid["total"]
-            assert estimated["last"]["totalTokens"] == applied["tokensAfter"] and estimated["last"]["inputTokens"] == 0
+            assert_compaction_paid_then_estimated(first, events)
             warning = await h.client.next_global("warning")  # it names the thread, not the turn
             assert warning["threadId"] == thread_id and "summary" in warning["message"]
             assert events[-1]["params"]["turn"]["status"] == "completed"

@@ -10,7 +10,16 @@ from server.compaction import COMPACT_PROMPT, SUMMARY_BRIDGE_PREFIX
 from server.simulator import HttpError, Reply, Simulator
 from tests.harness import SIM_ENV, running_server
 
-from .support import config, input_texts, input_types, of, responses_bodies, run_compaction, text
+from .support import (
+    assert_compaction_paid_then_estimated,
+    config,
+    input_texts,
+    input_types,
+    of,
+    responses_bodies,
+    run_compaction,
+    text,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -20,11 +29,12 @@ async def test_a_provider_without_remote_compaction_gets_a_local_summary_before_
         sim.enqueue(Reply.text("noted"), Reply.text("The user pasted lorem ipsum twice."), Reply.text("answer"))
         async with running_server(tmp_path, overrides=config(sim), env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 3000)})
+            _, first = await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 3000)})
             turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("second turn", 1000)})
             assert turn["status"] == "completed"
             [applied] = of(events, "thread/compaction/applied")
             assert (applied["mode"], applied["trigger"]) == ("local", "auto")
+            assert_compaction_paid_then_estimated(first, events)  # the summary request was paid for
         summary_request, answered = responses_bodies(sim)[1:]
         assert input_texts(summary_request)[-1] == COMPACT_PROMPT and summary_request["tools"] == []
         assert not any(t.startswith("second turn") for t in input_texts(summary_request))
@@ -83,9 +93,10 @@ async def test_remote_v2_ends_a_streamed_request_with_a_trigger_that_is_never_ke
     with Simulator() as sim:
         async with running_server(tmp_path, overrides=config(sim, remote="v2"), env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 3000)})
+            _, first = await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 3000)})
             _, events = await h.client.run_turn({"threadId": thread_id, "input": text("second turn", 1000)})
             assert [a["mode"] for a in of(events, "thread/compaction/applied")] == ["remote"]
+            assert_compaction_paid_then_estimated(first, events)  # the trigger request was paid for
             await h.client.run_turn({"threadId": thread_id, "input": text("third turn", 10)})
             read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
             assert "compaction_trigger" not in str(read)

@@ -72,6 +72,34 @@ async def test_500s_are_retried_silently_then_the_turn_completes(tmp_path: Path,
             await assert_serves_next_turn(h.client, sim, thread_id)
 
 
+async def test_a_503_that_sets_retry_after_is_announced_because_the_server_chose_the_wait(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    unavailable = HttpError.api_error(503, "Overloaded.", type="server_error", headers={"Retry-After": "0.2"})
+    with Simulator() as sim:
+        sim.enqueue(unavailable, Reply.text(ANSWER))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            assert turn["status"] == "completed"
+            (retry,) = _retries(events)
+            assert retry["willRetry"] is True and retry["turnId"] == turn["id"]
+            assert retry["error"]["codexErrorInfo"] == {"responseStreamDisconnected": {"httpStatusCode": 503}}
+            assert len(sim.requests) == 2
+
+
+async def test_a_429_that_names_no_wait_is_retried_on_our_own_backoff_silently(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    with Simulator() as sim:
+        sim.enqueue(HttpError.rate_limited(retry_after=None, message="Rate limit reached."), Reply.text(ANSWER))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            assert turn["status"] == "completed" and _retries(events) == []
+            assert completed_items(events)[-1]["text"] == ANSWER and len(sim.requests) == 2
+
+
 async def test_500s_past_the_retry_limit_fail_the_turn_with_codex_error_info(tmp_path: Path, sim_config: SimConfig) -> None:
     with Simulator() as sim:
         sim.enqueue(*[HttpError.server_error()] * 3)
