@@ -172,9 +172,15 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
                 cwd=updated.cwd, model_provider=updated.model_provider, data=session.record.data))
         session.subscribe(peer, hold_requests=True)  # a tool call waits for the answer, then is replayed
 
-    await session.call(apply)
     try:
-        response = await _resume_response(sessions, session, params, missing, peer)
+        await session.call(apply)
+    except InvalidRequest:
+        if session.unloaded:  # deleted or archived since it was loaded: ask again, and be told which
+            return await resume_thread(sessions, params, peer)
+        raise
+    try:
+        with sessions.errors(missing):  # a delete that came in after our job removes what we read
+            response = await _resume_response(sessions, session, params, missing, peer)
     except BaseException:
         session.subscribers.replay(peer)  # no answer will go out: nothing may stay held back for it
         raise

@@ -434,7 +434,10 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
             answers: dict[str, Any] = {}
 
             async def ask(method: str) -> None:
-                answers[method] = await h.client.request(method, {"threadId": thread_id})
+                try:
+                    answers[method] = await h.client.request(method, {"threadId": thread_id})
+                except RpcFailure as exc:
+                    answers[method] = (exc.code, exc.message)
 
             with anyio.fail_after(20):
                 async with anyio.create_task_group() as tg:
@@ -443,7 +446,11 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
                     tg.start_soon(ask, "thread/delete")
                     await deleting.wait()
                     go.set()
-            assert answers["thread/delete"] == {} and answers["thread/resume"]["thread"]["id"] == thread_id
+            # Whichever the actor served first, the resume is answered for real: the thread as it was, or missing.
+            assert answers["thread/delete"] == {}
+            resumed = answers["thread/resume"]
+            assert resumed == (-32600, f"no rollout found for thread id {thread_id}") or (
+                resumed["thread"]["id"] == thread_id)
             assert (await h.client.request("thread/loaded/list", {}))["data"] == []
             assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
                 -32600, f"no rollout found for thread id {thread_id}")
