@@ -155,9 +155,11 @@ class ThreadSession:
         await self.subscribers.send(template.method, template.frame(value))
 
     async def set_status(self, status: ThreadStatus) -> None:
+        """Announce a status change to every client, subscribed or not, as Codex does: a thread list keeps
+        its statuses current without subscribing to each thread."""
         self.status = status
-        await self.emit(N.THREAD_STATUS_CHANGED, ThreadStatusChangedNotification(thread_id=self.thread_id,
-                                                                                   status=status))
+        await self.deps.broadcast(N.THREAD_STATUS_CHANGED, ThreadStatusChangedNotification(thread_id=self.thread_id,
+                                                                                           status=status))
 
     async def persist(self, batch: WriteBatch) -> None:
         """Commit ``batch`` unless the thread is ephemeral (ephemeral threads never touch disk)."""

@@ -169,6 +169,31 @@ async def test_unsubscribe_reports_unsubscribed_then_not_subscribed_then_not_loa
         assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "notLoaded"}
 
 
+async def test_a_client_that_unsubscribed_mid_turn_still_hears_the_thread_status_and_nothing_else(
+        tmp_path: Path) -> None:
+    # As Codex 0.163.0: thread/status/changed goes to every client, so a thread list stays current.
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("still answering", 2)], stall_after=2, gate=gate))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                await h.client.request("turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+                assert await gate.wait_reached_async(10)
+                assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
+                after: list[str] = []
+                h.client.on_message = _chain(h.client.on_message, lambda m: after.append(m.get("method", "response")))
+                gate.release()
+                idle = await h.client.next_global("thread/status/changed",
+                                                  where=lambda p: p["status"] == {"type": "idle"})
+                assert idle["threadId"] == thread_id
+                listed = await h.client.request("thread/turns/list", {"threadId": thread_id})
+                assert [t["status"] for t in listed["data"]] == ["completed"]
+                assert after == ["thread/status/changed", "response"]
+        finally:
+            gate.release()
+
+
 async def test_ephemeral_threads_never_touch_disk(tmp_path: Path) -> None:
     async with running_server(tmp_path) as h:
         thread = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]
