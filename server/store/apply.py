@@ -30,7 +30,7 @@ def _insert_thread(conn: sqlite3.Connection, record: ThreadRecord) -> int:
     if conn.execute("SELECT 1 FROM threads WHERE id = ?", (record.id,)).fetchone() is not None:
         raise StoreError(f"thread already exists: {record.id}")
     cursor = conn.execute(
-        f"INSERT INTO threads ({reads.THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO threads ({reads.THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.id,
             record.created_at,
@@ -44,6 +44,7 @@ def _insert_thread(conn: sqlite3.Connection, record: ThreadRecord) -> int:
             record.forked_from_id,
             record.turn_count,
             record.data,
+            record.git_info,
         ),
     )
     return int(cursor.lastrowid or 0)

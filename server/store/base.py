@@ -71,6 +71,9 @@ class ThreadRecord(msgspec.Struct, frozen=True, kw_only=True):
     forked_from_id: str | None = None
     turn_count: int = 0  # maintained by the store: put_turn of a new turn, revert and fork adjust it
     data: bytes = b"{}"
+    git_info: bytes | None = None
+    """The caller's encoding of the thread's Git state; None until it was looked up. A column of its own, not part
+    of ``data``, so a metadata patch never races a turn's write of the blob."""
 
 
 class TurnRecord(msgspec.Struct, frozen=True, kw_only=True):

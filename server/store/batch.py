@@ -53,6 +53,7 @@ class UpdateThread(msgspec.Struct, frozen=True, kw_only=True):
     model_provider: str | UnsetType = UNSET
     archived: bool | UnsetType = UNSET
     data: bytes | UnsetType = UNSET
+    git_info: bytes | None | UnsetType = UNSET
 
 
 class PutTurn(msgspec.Struct, frozen=True):
@@ -120,6 +121,7 @@ class WriteBatch:
         model_provider: str | UnsetType = UNSET,
         archived: bool | UnsetType = UNSET,
         data: bytes | UnsetType = UNSET,
+        git_info: bytes | None | UnsetType = UNSET,
     ) -> Self:
         op = UpdateThread(
             updated_at=updated_at,
@@ -129,6 +131,7 @@ class WriteBatch:
             model_provider=model_provider,
             archived=archived,
             data=data,
+            git_info=git_info,
         )
         self.ops.append(op)
         return self

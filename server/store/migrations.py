@@ -124,7 +124,13 @@ def _v2_cwd_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_core_tables, _v2_cwd_indexes)
+def _v3_git_info(conn: sqlite3.Connection) -> None:
+    # NULL for every existing thread: "not looked up yet", which is what they are. Adding a nullable column
+    # rewrites no rows.
+    _run(conn, ["ALTER TABLE threads ADD COLUMN git_info BLOB"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_core_tables, _v2_cwd_indexes, _v3_git_info)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -23,7 +23,7 @@ from .errors import InvalidCursor, StoreError, ThreadNotFound, TurnNotFound
 
 THREAD_COLUMNS = (
     "id, created_at, updated_at, cwd, model_provider, source_kind, preview, name, archived, forked_from_id, "
-    "turn_count, data"
+    "turn_count, data, git_info"
 )
 _SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at"}
 _ORDER = {"asc": "ASC", "desc": "DESC"}
@@ -44,6 +44,7 @@ def _thread(row: Sequence[Any]) -> ThreadRecord:
         forked_from_id=row[9],
         turn_count=row[10],
         data=row[11],
+        git_info=row[12],
     )
 
 

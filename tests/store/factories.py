@@ -27,6 +27,7 @@ def thread_record(
     preview: str = "",
     name: str | None = None,
     archived: bool = False,
+    git_info: bytes | None = None,
 ) -> ThreadRecord:
     created = next(_clock) if created_at is None else created_at
     return ThreadRecord(
@@ -40,6 +41,7 @@ def thread_record(
         name=name,
         archived=archived,
         data=msgspec.json.encode({"note": "opaque thread blob"}),
+        git_info=git_info,
     )
 
 

@@ -52,7 +52,7 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_threads(home: Path
         assert "threads_by_cwd_created" not in index_names(conn)
     async with SqliteStore.open(home) as store:
         thread = await store.get_thread(thread_id)
-        assert (thread.preview, thread.cwd, thread.data) == ("hello", "/w", b"{}")
+        assert (thread.preview, thread.cwd, thread.data, thread.git_info) == ("hello", "/w", b"{}", None)
     with raw(path) as conn:
         assert schema_version(conn) == LATEST_VERSION
         assert {"threads_by_cwd_created", "threads_by_cwd_updated"} <= index_names(conn)

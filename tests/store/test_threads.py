@@ -80,6 +80,17 @@ async def test_update_thread_sets_only_the_given_fields_and_none_clears_the_name
 
 
 @pytest.mark.anyio
+async def test_git_info_is_kept_beside_the_blob_and_a_write_of_the_blob_leaves_it_alone(store: SqliteStore) -> None:
+    record = thread_record(git_info=b'{"sha":"abc"}')
+    await store.write(WriteBatch(record.id).create_thread(record))
+    assert (await store.get_thread(record.id)).git_info == b'{"sha":"abc"}'
+    await store.write(WriteBatch(record.id).update_thread(data=blob(kind="meta")))
+    assert (await store.get_thread(record.id)).git_info == b'{"sha":"abc"}'
+    await store.write(WriteBatch(record.id).update_thread(git_info=None))
+    assert (await store.get_thread(record.id)).git_info is None
+
+
+@pytest.mark.anyio
 async def test_a_failing_batch_leaves_nothing_behind(store: SqliteStore) -> None:
     record = thread_record()
     batch = WriteBatch(record.id).create_thread(record).put_turn("t1", "completed", blob(id="t1"))
