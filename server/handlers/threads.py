@@ -18,6 +18,8 @@ from protocol._generated.types import (
     ThreadListResponse,
     ThreadLoadedListParams,
     ThreadLoadedListResponse,
+    ThreadMetadataUpdateParams,
+    ThreadMetadataUpdateResponse,
     ThreadReadParams,
     ThreadReadResponse,
     ThreadResumeParams,
@@ -36,7 +38,7 @@ from protocol._generated.types import (
     ThreadUnsubscribeResponse,
 )
 
-from ..sessions import browse, lifecycle, manage
+from ..sessions import browse, lifecycle, manage, metadata
 
 if TYPE_CHECKING:
     from ..app import App
@@ -94,6 +96,9 @@ def register(router: Router, app: App) -> None:
         ctx.after_response(await manage.set_name(app.sessions, params))
         return ThreadSetNameResponse()
 
+    async def update_metadata(ctx: RequestContext, params: ThreadMetadataUpdateParams) -> ThreadMetadataUpdateResponse:
+        return await metadata.update_metadata(app.sessions, params)
+
     async def unsubscribe(ctx: RequestContext, params: ThreadUnsubscribeParams) -> ThreadUnsubscribeResponse:
         return await manage.unsubscribe(app.sessions, params.thread_id, ctx.connection)
 
@@ -107,7 +112,8 @@ def register(router: Router, app: App) -> None:
         (M.THREAD_READ, read), (M.THREAD_LOADED_LIST, loaded), (M.THREAD_TURNS_LIST, turns),
         (M.THREAD_ITEMS_LIST, items), (M.THREAD_ARCHIVE, archive), (M.THREAD_UNARCHIVE, unarchive),
         (M.THREAD_DELETE, delete),
-        (M.THREAD_NAME_SET, set_name), (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
+        (M.THREAD_NAME_SET, set_name), (M.THREAD_METADATA_UPDATE, update_metadata),
+        (M.THREAD_UNSUBSCRIBE, unsubscribe), (M.THREAD_REVERT, revert),
     ]
     for method, handler in routes:
         router.add(method, handler, repair=with_tool_types if method == M.THREAD_START else None)

@@ -37,6 +37,7 @@ from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..models import DEFAULT_MODEL
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
+from . import git_info
 from .actor import ThreadSession
 from .browse import all_turns, hydration_notice, list_turns
 from .loop import model_history
@@ -257,6 +258,8 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
                                    last_response_tokens=base.last_response_tokens if whole else 0)
     record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
     ephemeral = params.ephemeral is True
+    if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
+        record = msgspec.structs.replace(record, git_info=git_info.encode(await git_info.detect(settings.cwd)))
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:

@@ -46,6 +46,7 @@ from protocol._generated.types import (
 from ..compaction.pairs import aborted_outputs
 from ..ids import now_ms, now_s, uuid7
 from ..store import WriteBatch
+from . import git_info
 from .convert import input_message, preview_of
 from .meta import encode_meta
 from .reply import Reply
@@ -286,6 +287,8 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
                                                                    turn=turn.turn_struct("inProgress")))
         with turn.scope:
+            if session.record.git_info is None and not session.ephemeral:
+                await _look_up_git_info(session)
             await turn.flush()
             await body(turn)
         status = "interrupted" if turn.scope.cancelled_caught else "completed"
@@ -302,6 +305,16 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         turn.finish_scope = anyio.CancelScope(shield=True)
         with turn.finish_scope:
             await _finish(turn, status, error)
+
+
+async def _look_up_git_info(session: ThreadSession) -> None:
+    """The thread's first turn records its cwd's Git state, as Codex does when it first writes a thread. A write
+    of its own: the turn's batches never carry it, so they cannot undo a ``thread/metadata/update``."""
+    found = git_info.encode(await git_info.detect(session.meta.settings.cwd))
+    if session.record.git_info is not None:
+        return  # a thread/metadata/update came first while git answered: what it stored stands
+    session.record = msgspec.structs.replace(session.record, git_info=found)
+    await session.persist(WriteBatch(session.thread_id).update_thread(git_info=found))
 
 
 async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None) -> None:

@@ -27,6 +27,7 @@ from protocol._generated.types import (
 )
 
 from ..store.base import ItemRecord, ThreadRecord, TurnRecord
+from . import git_info
 from .meta import ThreadMeta, decode_meta
 
 __all__ = [
@@ -99,7 +100,7 @@ def thread_view(
         thread_source=meta.thread_source,
         agent_nickname=None,
         agent_role=None,
-        git_info=None,
+        git_info=git_info.wire_view(record.git_info),
         name=record.name,
         turns=list(turns),
     )

@@ -1,0 +1,106 @@
+"""A thread's Git state: looked up from its cwd once, stored, patched by ``thread/metadata/update``.
+
+As Codex does, the lookup happens when a thread is first written with history — its first turn, or a fork —
+and never again: a later patch edits what was stored, and a thread whose fields were all cleared stays
+without Git state. The stored form (``ThreadRecord.git_info``) tells "never looked up" (None) from "looked
+up, nothing found or all cleared" (a GitInfo whose fields are all null), which the wire shows as null.
+
+The lookup runs ``git`` three times at once (commit, branch, origin URL), each bounded in time; a cwd that is
+not a repository, a missing ``git`` or a stuck one all give null fields, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+
+import anyio
+import msgspec
+from msgspec import UNSET
+
+from protocol._generated.types import GitInfo, ThreadMetadataGitInfoUpdateParams
+
+from ..errors import InvalidRequest
+
+__all__ = ["NOTHING_FOUND", "apply_patch", "check_patch", "decode", "detect", "encode", "wire_view"]
+
+logger = logging.getLogger(__name__)
+
+NOTHING_FOUND = GitInfo(sha=None, branch=None, origin_url=None)
+
+_GIT_SECONDS = 5.0  # as Codex bounds each git command
+_decoder = msgspec.json.Decoder(GitInfo)
+_FIELDS = (("sha", "sha"), ("branch", "branch"), ("origin_url", "originUrl"))
+
+
+def encode(info: GitInfo) -> bytes:
+    return msgspec.json.encode(info)
+
+
+def decode(stored: bytes | None) -> GitInfo | None:
+    """The stored state; None when it was never looked up."""
+    return None if stored is None else _decoder.decode(stored)
+
+
+def wire_view(stored: bytes | None) -> GitInfo | None:
+    """``Thread.gitInfo``: null when never looked up, and when nothing is known."""
+    info = decode(stored)
+    return None if info is None or info == NOTHING_FOUND else info
+
+
+async def _git(cwd: str, *args: str) -> str | None:
+    """One ``git`` command's trimmed output, or None when it fails, is missing or hangs."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}  # never prompt, never lock
+    with anyio.move_on_after(_GIT_SECONDS):
+        try:
+            # stdin is the daemon's wire and stderr its log: git gets neither.
+            done = await anyio.run_process(["git", *args], cwd=cwd, env=env, check=False,
+                                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError as exc:  # no git on PATH, or a cwd that no longer exists
+            logger.debug("git %s in %s failed to start: %s", args[0], cwd, exc)
+            return None
+        if done.returncode != 0:
+            return None
+        return done.stdout.decode("utf-8", "replace").strip() or None
+    logger.warning("git %s in %s took over %.0f s; its answer is left out", args[0], cwd, _GIT_SECONDS)
+    return None
+
+
+async def detect(cwd: str) -> GitInfo:
+    """The Git state of ``cwd`` now (``NOTHING_FOUND`` outside a repository)."""
+    found: dict[str, str | None] = {}
+
+    async def ask(field: str, *args: str) -> None:
+        found[field] = await _git(cwd, *args)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, "sha", "rev-parse", "HEAD")
+        tg.start_soon(ask, "branch", "rev-parse", "--abbrev-ref", "HEAD")
+        tg.start_soon(ask, "origin_url", "remote", "get-url", "origin")
+    branch = found["branch"]
+    # A detached HEAD names no branch: git answers "HEAD".
+    return GitInfo(sha=found["sha"], branch=None if branch == "HEAD" else branch, origin_url=found["origin_url"])
+
+
+def check_patch(patch: ThreadMetadataGitInfoUpdateParams | None) -> dict[str, str | None]:
+    """The patch's changes by field (values trimmed), or the -32600 Codex gives for an empty or blank one."""
+    if patch is None:
+        raise InvalidRequest("thread metadata update must include at least one field")
+    changes: dict[str, str | None] = {}
+    for field, wire_name in _FIELDS:
+        value = getattr(patch, field)
+        if value is UNSET:
+            continue
+        if value is not None:
+            value = value.strip()
+            if not value:
+                raise InvalidRequest(f"gitInfo.{wire_name} must not be empty")
+        changes[field] = value
+    if not changes:
+        raise InvalidRequest("gitInfo must include at least one field")
+    return changes
+
+
+def apply_patch(current: GitInfo, changes: dict[str, str | None]) -> GitInfo:
+    return msgspec.structs.replace(current, **changes)

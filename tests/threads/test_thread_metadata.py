@@ -1,0 +1,189 @@
+"""Thread.gitInfo and thread/metadata/update, as Codex 0.163.0 behaves (observed side by side on real repos).
+
+The Git state is looked up once, when a thread is first written with history (its first turn, or a fork), from
+real repositories made with the real ``git`` in the test's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.client import RpcFailure
+from server.simulator import Simulator
+from tests.harness import SIM_ENV, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+ORIGIN = "https://example.com/team/project.git"
+HI = [{"type": "text", "text": "hi"}]
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def make_repo(path: Path, *, branch: str = "feature/x", origin: str | None = ORIGIN) -> str:
+    """A repository with one commit on ``branch``; returns the commit's hash."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", branch)
+    git(path, "commit", "-q", "--allow-empty", "-m", "first")
+    if origin is not None:
+        git(path, "remote", "add", "origin", origin)
+    return git(path, "rev-parse", "HEAD")
+
+
+async def _refused(h: Any, params: dict[str, Any]) -> tuple[int, str]:
+    with pytest.raises(RpcFailure) as failure:
+        await h.client.request("thread/metadata/update", params)
+    return failure.value.code, failure.value.message
+
+
+async def _git_info(h: Any, thread_id: str) -> Any:
+    return (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]["gitInfo"]
+
+
+async def test_the_first_turn_records_the_cwds_git_state_and_every_view_shows_it(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path / "repo")
+    expected = {"sha": sha, "branch": "feature/x", "originUrl": ORIGIN}
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            started = await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")})
+            thread_id = started["thread"]["id"]
+            assert started["thread"]["gitInfo"] is None  # not looked up before the thread has history
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            assert await _git_info(h, thread_id) == expected
+            listed = await h.client.request("thread/list", {})
+            assert [t["gitInfo"] for t in listed["data"]] == [expected]
+        git(tmp_path / "repo", "checkout", "-q", "-b", "later")  # the stored state is not looked up again
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            assert resumed["thread"]["gitInfo"] == expected
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            assert await _git_info(h, thread_id) == expected
+
+
+async def test_a_detached_head_names_no_branch_and_a_cwd_outside_git_has_no_git_info(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path / "detached", origin=None)
+    git(tmp_path / "detached", "checkout", "-q", "--detach")
+    (tmp_path / "plain").mkdir()
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            shown = []
+            for cwd in ("detached", "plain"):
+                thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / cwd)}))["thread"]["id"]
+                await h.client.run_turn({"threadId": thread_id, "input": HI})
+                shown.append(await _git_info(h, thread_id))
+            assert shown == [{"sha": sha, "branch": None, "originUrl": None}, None]
+
+
+async def test_metadata_update_patches_field_by_field_quietly_and_keeps_updated_at(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path / "repo")
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            before = (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]
+            seen: list[str] = []
+            previous = h.client.on_message
+
+            def record(message: dict[str, Any]) -> None:
+                seen.append(message.get("method", "response"))
+                if previous is not None:
+                    previous(message)
+
+            h.client.on_message = record
+            # Left out: kept. null: cleared. A string: trimmed, then stored.
+            answer = await h.client.request("thread/metadata/update", {
+                "threadId": thread_id, "gitInfo": {"branch": "  review/42 ", "originUrl": None}})
+            thread = answer["thread"]
+            assert thread["gitInfo"] == {"sha": sha, "branch": "review/42", "originUrl": None}
+            assert thread["turns"] == [] and thread["status"] == {"type": "idle"}
+            assert thread["updatedAt"] == before["updatedAt"] and thread["preview"] == before["preview"]
+            assert await _git_info(h, thread_id) == thread["gitInfo"]
+            assert seen == ["response", "response"]  # the update and the read: no notification
+
+            await h.client.run_turn({"threadId": thread_id, "input": HI})  # a later turn keeps the patch
+            assert await _git_info(h, thread_id) == {"sha": sha, "branch": "review/42", "originUrl": None}
+
+            cleared = await h.client.request("thread/metadata/update", {
+                "threadId": thread_id, "gitInfo": {"sha": None, "branch": None}})
+            assert cleared["thread"]["gitInfo"] is None  # nothing known reads as null
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            assert await _git_info(h, thread_id) is None  # and is not looked up again
+            again = await h.client.request("thread/metadata/update", {"threadId": thread_id,
+                                                                      "gitInfo": {"branch": "b"}})
+            assert again["thread"]["gitInfo"] == {"sha": None, "branch": "b", "originUrl": None}
+
+
+async def test_metadata_update_of_a_thread_with_no_turn_looks_its_git_state_up_first(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path / "repo")
+    async with running_server(tmp_path / "home") as h:
+        thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+        answer = await h.client.request("thread/metadata/update", {"threadId": thread_id, "gitInfo": {"branch": "x"}})
+        assert answer["thread"]["gitInfo"] == {"sha": sha, "branch": "x", "originUrl": ORIGIN}
+    async with running_server(tmp_path / "home") as h:
+        read = await h.client.request("thread/read", {"threadId": thread_id})
+        assert read["thread"]["gitInfo"] == {"sha": sha, "branch": "x", "originUrl": ORIGIN}
+
+
+async def test_metadata_update_works_on_a_thread_that_is_not_loaded_and_on_an_archived_one(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    async with running_server(tmp_path / "home") as h:
+        kept = (await h.client.request("thread/start", {"cwd": str(tmp_path / "plain")}))["thread"]["id"]
+        archived = (await h.client.request("thread/start", {"cwd": str(tmp_path / "plain")}))["thread"]["id"]
+    async with running_server(tmp_path / "home") as h:
+        answer = await h.client.request("thread/metadata/update", {"threadId": kept, "gitInfo": {"sha": "abc"}})
+        assert answer["thread"]["status"] == {"type": "notLoaded"}
+        assert answer["thread"]["gitInfo"] == {"sha": "abc", "branch": None, "originUrl": None}
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == []  # it stays unloaded
+        await h.client.request("thread/archive", {"threadId": archived})
+        answer = await h.client.request("thread/metadata/update", {"threadId": archived,
+                                                                   "gitInfo": {"originUrl": ORIGIN}})
+        assert answer["thread"]["gitInfo"] == {"sha": None, "branch": None, "originUrl": ORIGIN}
+    async with running_server(tmp_path / "home") as h:
+        assert await _git_info(h, kept) == {"sha": "abc", "branch": None, "originUrl": None}
+
+
+async def test_a_fork_looks_its_git_state_up_again(tmp_path: Path) -> None:
+    sha = make_repo(tmp_path / "repo")
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            await h.client.request("thread/metadata/update", {"threadId": thread_id, "gitInfo": {"branch": "zzz"}})
+            fork = await h.client.request("thread/fork", {"threadId": thread_id, "excludeTurns": True})
+            fresh = {"sha": sha, "branch": "feature/x", "originUrl": ORIGIN}
+            assert fork["thread"]["gitInfo"] == fresh
+            assert await _git_info(h, fork["thread"]["id"]) == fresh
+            assert (await _git_info(h, thread_id))["branch"] == "zzz"
+
+
+async def test_metadata_update_refuses_bad_patches_and_threads_in_codexs_words(tmp_path: Path) -> None:
+    async with running_server(tmp_path / "home") as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        ephemeral = (await h.client.request("thread/start", {"ephemeral": True}))["thread"]["id"]
+        unknown = "01a244cb-39f7-7492-b305-21f91ca14372"
+        refusals = [
+            ({"threadId": thread_id}, "thread metadata update must include at least one field"),
+            ({"threadId": thread_id, "gitInfo": None}, "thread metadata update must include at least one field"),
+            ({"threadId": thread_id, "gitInfo": {}}, "gitInfo must include at least one field"),
+            ({"threadId": thread_id, "gitInfo": {"sha": "  "}}, "gitInfo.sha must not be empty"),
+            ({"threadId": thread_id, "gitInfo": {"originUrl": ""}}, "gitInfo.originUrl must not be empty"),
+            ({"threadId": ephemeral, "gitInfo": {"branch": "b"}},
+             f"ephemeral thread does not support metadata updates: {ephemeral}"),
+            ({"threadId": unknown, "gitInfo": {"branch": "b"}}, f"no rollout found for thread id {unknown}"),
+            ({"threadId": "not-a-uuid", "gitInfo": {"branch": "b"}}, "invalid thread id: not-a-uuid"),
+        ]
+        for params, words in refusals:
+            assert await _refused(h, params) == (-32600, words), params
+        code, _ = await _refused(h, {"threadId": thread_id, "gitInfo": {"branch": 3}})
+        assert code == -32602  # params that do not decode (see the README's differences)
+        assert await _git_info(h, thread_id) is None  # nothing refused was stored
