@@ -28,6 +28,7 @@ from protocol.codec import FrameTemplate
 from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
 from ..store.base import ThreadRecord, ThreadStore
 from ..store.batch import WriteBatch
+from .git_info import GitLookups
 from .meta import ThreadMeta, decode_meta
 from .peer import ClientPeer, Subscribers
 from .reply import Reply
@@ -54,6 +55,7 @@ class SessionDeps:
     broadcast: Broadcast
     unload_delay: float = 1800.0
     turn_services: Any = None  # server.sessions.turn.TurnServices, set by the app
+    git: GitLookups = field(default_factory=GitLookups)
 
 
 @dataclass

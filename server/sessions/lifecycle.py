@@ -259,7 +259,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
     ephemeral = params.ephemeral is True
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
-        record = msgspec.structs.replace(record, git_info=git_info.encode(await git_info.detect(settings.cwd)))
+        record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:

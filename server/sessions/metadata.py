@@ -30,7 +30,7 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
     if session is not None and session.ephemeral:
         raise InvalidRequest(f"ephemeral thread does not support metadata updates: {record.id}")
     # Looked up outside the actor: git may take seconds, and the thread's turn must not wait on it.
-    detected = await git_info.detect(record.cwd) if record.git_info is None else None
+    detected = await sessions.deps.git.get(record.cwd) if record.git_info is None else None
 
     def patched(stored: bytes | None) -> bytes:
         current = git_info.decode(stored) or detected or git_info.NOTHING_FOUND

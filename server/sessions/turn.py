@@ -310,7 +310,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
 async def _look_up_git_info(session: ThreadSession) -> None:
     """The thread's first turn records its cwd's Git state, as Codex does when it first writes a thread. A write
     of its own: the turn's batches never carry it, so they cannot undo a ``thread/metadata/update``."""
-    found = git_info.encode(await git_info.detect(session.meta.settings.cwd))
+    found = git_info.encode(await session.deps.git.get(session.meta.settings.cwd))
     if session.record.git_info is not None:
         return  # a thread/metadata/update came first while git answered: what it stored stands
     session.record = msgspec.structs.replace(session.record, git_info=found)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 from protocol._generated.types import GitInfo, ThreadMetadataGitInfoUpdateParams
@@ -52,3 +54,66 @@ async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path,
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(git_info, "_GIT_SECONDS", 0.2)
     assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+
+
+@pytest.mark.anyio
+async def test_threads_asking_about_one_cwd_at_once_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    release = anyio.Event()
+
+    async def slow_detect(cwd: str) -> GitInfo:
+        calls.append(cwd)
+        await release.wait()
+        return FOUND
+
+    monkeypatch.setattr(git_info, "detect", slow_detect)
+    lookups = git_info.GitLookups()
+    answers: list[GitInfo] = []
+
+    async def ask(cwd: str) -> None:
+        answers.append(await lookups.get(cwd))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(50):
+                tg.start_soon(ask, "/project")
+            tg.start_soon(ask, "/other")
+            await wait_until(lambda: len(calls) == 2)
+            release.set()
+    assert sorted(calls) == ["/other", "/project"] and answers == [FOUND] * 51
+    assert await lookups.get("/project") == FOUND and len(calls) == 2  # reused for a moment after
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_lookup_is_not_taken_for_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    first_started = anyio.Event()
+
+    async def detect(cwd: str) -> GitInfo:
+        calls.append(cwd)
+        if len(calls) == 1:
+            first_started.set()
+            await anyio.sleep_forever()  # cancelled below, as an interrupted turn's lookup is
+        return FOUND
+
+    monkeypatch.setattr(git_info, "detect", detect)
+    lookups = git_info.GitLookups()
+    answers: list[GitInfo] = []
+
+    async def wait_for_it() -> None:
+        answers.append(await lookups.get("/project"))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as first:
+                first.start_soon(lookups.get, "/project")
+                await first_started.wait()
+                tg.start_soon(wait_for_it)
+                await anyio.wait_all_tasks_blocked()
+                first.cancel_scope.cancel()
+    assert answers == [FOUND] and len(calls) == 2
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await anyio.wait_all_tasks_blocked()
