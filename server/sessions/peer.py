@@ -5,9 +5,9 @@ A :class:`ClientPeer` is anything that can send a notification and make a server
 all of them in order. A request goes, under one id, to every open subscriber and the first reply wins (an
 error reply too); later replies find nothing waiting and are dropped. While it waits, :meth:`Subscribers.replay`
 sends it again, same id, to a peer that resumes the thread — as Codex does — so a client that lost its state,
-or one that subscribes only now, can still answer. A request nobody can answer (the client is gone) waits
-until someone does or the turn is interrupted (a shutdown interrupts it); it never turns into a tool error
-the model would act on.
+or one that subscribes only now, can still answer: a request sent to a client that is gone waits until someone
+answers or the turn is interrupted (a shutdown interrupts it). A request made while no client is subscribed at
+all (nor resuming) raises :class:`NoSubscriber` at once, before it has an id, as Codex fails it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from protocol.codec import encode_notification
 from ..errors import ConnectionClosed
 from ..ids import next_request_id
 
-__all__ = ["ClientPeer", "Subscribers"]
+__all__ = ["ClientPeer", "NoSubscriber", "Subscribers"]
+
+
+class NoSubscriber(Exception):
+    """A server→client request was made while no client was subscribed to the thread (or resuming it)."""
 
 
 class ClientPeer(Protocol):
@@ -120,8 +124,11 @@ class Subscribers:
         ``on_id`` learns the id once the request goes out to a peer (never, if nobody was ever asked).
 
         Raises:
+            NoSubscriber: no open peer is subscribed, nor resuming; nothing was sent.
             RemoteError: the first reply was an error.
         """
+        if not len(self):
+            raise NoSubscriber(method)
         request_id = next_request_id()
         async with anyio.create_task_group() as tg:
             asking = self._asking[request_id] = _Asking(method, params, request_id, tg, on_id)

@@ -5,9 +5,10 @@ Contract:
   arguments that break its schema. Invalid arguments, unknown tools and unparsable JSON go back to the model
   as an error ``function_call_output`` and the turn continues.
 - A valid call is shown as a ``dynamicToolCall`` item (started → request → ``serverRequest/resolved`` →
-  completed). A client that answers with an error or garbage yields a ``failed`` item and an error output;
-  one that never answers — or no client at all, after a disconnect — is waited on until the turn is
-  interrupted (the ending closes the item and gives the call an "aborted" output so the history stays valid).
+  completed). A client that answers with an error or garbage yields a ``failed`` item and an error output, and
+  so does a call made while no client is subscribed to the thread, as in Codex (no request is sent). A client
+  that never answers — or disconnects after it was asked — is waited on until the turn is interrupted (the
+  ending closes the item and gives the call an "aborted" output so the history stays valid).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from protocol._generated.types import (
 from ..errors import RemoteError
 from ..ids import now_ms
 from .convert import tool_output_content
+from .peer import NoSubscriber
 from .request import tool_index
 from .schemas import SchemaUnusable, validation_errors
 from .turn import ActiveTurn
@@ -84,6 +86,8 @@ async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> dict[str, Any
         raw = await turn.session.subscribers.request(R.ITEM_TOOL_CALL, params, on_id=request_ids.append)
         answer = _response_decoder.decode(raw)
         success, content = answer.success, list(answer.content_items)
+    except NoSubscriber:
+        note = "the tool could not be run: no client is subscribed to this thread"
     except RemoteError as exc:
         note = f"the client failed to run the tool: {exc.message}"
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

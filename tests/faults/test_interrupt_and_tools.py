@@ -262,3 +262,29 @@ async def test_a_waiting_tool_call_is_sent_again_under_its_id_to_a_client_that_r
             assert _tool_output(sim, "call_w") == "found"
             resolved = [m for m in seen if m.get("method") == "serverRequest/resolved"]
             assert [m["params"]["requestId"] for m in resolved] == [asked[0]["id"]]
+
+
+async def test_a_tool_call_on_a_thread_nobody_is_subscribed_to_fails_at_once_and_the_turn_goes_on(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    asked: list[Message] = []
+
+    async def record(message: Message) -> Any:
+        asked.append(message)
+        return {"contentItems": [], "success": True}
+
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "word"}', call_id="call_w")]),
+                    Reply.text("Answered without the tool."))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            h.client.handlers["item/tool/call"] = record
+            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
+            assert await h.client.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
+            turn_id = await start_turn(h.client, thread_id, "look it up")
+            await h.client.next_global("thread/status/changed", timeout=10,  # status changes reach every client
+                                       where=lambda p: p["threadId"] == thread_id and p["status"]["type"] == "idle")
+            (turn,) = await read_turns(h.client, thread_id)
+            assert (turn["id"], turn["status"]) == (turn_id, "completed") and asked == []
+            tool = next(i for i in turn["items"] if i["type"] == "dynamicToolCall")
+            assert tool["status"] == "failed" and tool["success"] is False
+            assert "no client is subscribed" in _tool_output(sim, "call_w")
+            assert not any(m.get("method") == "serverRequest/resolved" for m in h.witness.seen)  # nothing was asked

@@ -1,6 +1,6 @@
 """A thread's subscribers, in memory: one request goes to every open subscriber under one id, the first reply
 wins, and a waiting request is replayed, same id, to a peer that resumes the thread (as Codex does) — also
-while nobody else can answer it.
+while nobody else can answer it. A request made while nobody at all is subscribed fails at once, as Codex's does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from server.errors import ConnectionClosed, RemoteError
-from server.sessions.peer import Subscribers
+from server.sessions.peer import NoSubscriber, Subscribers
 
 pytestmark = pytest.mark.anyio
 
@@ -118,13 +118,22 @@ async def test_with_nobody_able_to_answer_the_request_waits_and_is_replayed_to_a
 
 
 async def test_a_waiting_request_ends_when_its_caller_is_cancelled() -> None:
-    call = _Call(_subscribed())
+    silent = FakePeer()
+    call = _Call(_subscribed(silent))
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(call.run)
-            await anyio.wait_all_tasks_blocked()
+            await silent.asked_event.wait()
             tg.cancel_scope.cancel()  # the turn was interrupted
-    assert call.out == [] and call.ids == []  # never sent to anyone: there is no request id to resolve
+    assert call.out == [] and silent.asked == [("item/tool/call", call.ids[0])]
+
+
+async def test_with_no_open_subscriber_a_request_fails_at_once_and_is_never_sent() -> None:
+    for subscribers in (_subscribed(), _subscribed(FakePeer(closed=True))):
+        call = _Call(subscribers)
+        with anyio.fail_after(5), pytest.raises(NoSubscriber):
+            await call.run()
+        assert call.ids == []  # no id was handed out: there is nothing to resolve, nor to replay
 
 
 async def test_a_peer_asked_before_is_sent_the_same_request_again_when_it_resumes() -> None:
