@@ -131,8 +131,8 @@ async def interrupt_turn(sessions: Sessions, params: TurnInterruptParams) -> Aft
 
     async def job() -> tuple[Reply[None], anyio.Event]:
         active = session.active
-        if active is None or active.done.is_set():
-            raise InvalidRequest("no active turn to interrupt")
+        if active is None or active.done.is_set() or active.outcome not in (None, "interrupted"):
+            raise InvalidRequest("no active turn to interrupt")  # as Codex, once the turn has ended otherwise
         if active.turn_id != params.turn_id:
             raise InvalidRequest(f"expected active turn id {params.turn_id} but found {active.turn_id}")
         reply: Reply[None] = Reply()

@@ -128,6 +128,9 @@ class ActiveTurn:
     the only moments a steer cancels; between events it is seen at the next one's end."""
     lane: LanePass = NO_PASS
     """The turn's place in the start-up lane, held until its first request is built (or it ends)."""
+    outcome: TurnStatus | None = None
+    """How the turn ends, decided once its body has stopped (None while it runs): an interrupt that comes later
+    cannot change it, so it is refused rather than answered before a ``completed`` or ``failed`` ending."""
     last_message: AgentMessageThreadItem | None = None
     """The last response's completed agent message (never one an ending closed as shown): the outputSchema judges
     it, and a completed turn's ``turn/completed`` carries it, as Codex's does."""
@@ -302,6 +305,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         turn.accepting_input = False  # no await since the body stopped: a turn/start from now on waits for us
         if turn.failure is not None and status != "completed":
             status, error = "failed", turn.failure
+        turn.outcome = status
         turn.finish_scope = anyio.CancelScope(shield=True)
         with turn.finish_scope:
             await _finish(turn, status, error)

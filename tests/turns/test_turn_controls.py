@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from protocol.client import RpcFailure
+from server.sessions.actor import ThreadSession
 from server.simulator import Gate, Reasoning, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -58,6 +59,57 @@ async def test_interrupting_a_finished_or_unknown_turn_is_refused_at_once(tmp_pa
             first, _ = await h.client.run_turn({"threadId": thread_id, "input": HI})
             with pytest.raises(RpcFailure, match="no active turn to interrupt"):
                 await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": first["id"]}, timeout=5)
+
+
+async def test_an_interrupt_once_the_turn_has_ended_otherwise_is_refused_while_its_ending_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writing, finish_writing = anyio.Event(), anyio.Event()
+    persist = ThreadSession.persist
+
+    async def slow_final_write(self: ThreadSession, batch: Any) -> None:
+        if any(getattr(op, "status", None) == "completed" for op in batch.ops):
+            writing.set()  # the body has stopped and the turn's status is decided
+            await finish_writing.wait()
+        await persist(self, batch)
+
+    monkeypatch.setattr(ThreadSession, "persist", slow_final_write)
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("the answer"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            with anyio.fail_after(10):
+                await writing.wait()
+            with pytest.raises(RpcFailure, match="no active turn to interrupt"):  # at once, not after the ending
+                await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}, timeout=5)
+            finish_writing.set()
+            events = [e async for e in h.client.turn_events(turn_id)]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+
+
+async def test_a_repeated_interrupt_is_answered_too_and_the_turn_still_ends_once(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three four", 4)], stall_after=3, gate=gate))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            answers: list[Any] = []
+
+            async def interrupt() -> None:
+                params = {"threadId": thread_id, "turnId": turn_id}
+                answers.append(await h.client.request("turn/interrupt", params, timeout=5))
+
+            async with anyio.create_task_group() as tg:  # as a client that retries an interrupt it thinks was lost
+                tg.start_soon(interrupt)
+                tg.start_soon(interrupt)
+            gate.release()
+            events = [e async for e in h.client.turn_events(turn_id)]
+            assert answers == [{}, {}]
+            assert [e["params"]["turn"]["status"] for e in events if e["method"] == "turn/completed"] == ["interrupted"]
+            with pytest.raises(RpcFailure, match="no active turn to interrupt"):
+                await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}, timeout=5)
 
 
 async def test_a_stale_turn_id_never_interrupts_the_newer_turn(tmp_path: Path) -> None:
