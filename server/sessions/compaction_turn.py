@@ -10,19 +10,23 @@ Contract (Codex's observed semantics):
   refuses input to any turn whose kind is not ``regular``); ``turn/interrupt`` cancels it like any turn, and
   an interrupted compaction leaves the history as it was.
 - A thread whose history is empty has nothing to compact: the item starts and completes, nothing is applied.
-- A thread with a turn already running refuses the request (``InvalidRequest``) rather than cut that turn.
+- As Codex: a turn already running (a compaction too) is interrupted and the compaction follows it. The ``{}``
+  goes out first, then that turn's ``turn/completed {interrupted}``, then the compaction turn's
+  ``turn/started``. A turn whose body already ended otherwise is let finish first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import anyio
+
 from protocol._generated.types import ThreadCompactStartParams
 
-from ..errors import InvalidRequest
 from ..ids import uuid7
 from .compaction_apply import begin_item, compact_now
 from .loop import ensure_history
+from .reply import Reply
 from .service import Sessions
 from .services import TurnServices
 from .turn import ActiveTurn, run_turn
@@ -30,6 +34,8 @@ from .turn import ActiveTurn, run_turn
 __all__ = ["compaction_turn", "start_compaction"]
 
 After = Callable[[], Awaitable[None]]
+
+_PREVIOUS_END_SECONDS = 5.0  # as long as a turn waits for its own turn/start answer before it announces itself
 
 
 async def compaction_turn(turn: ActiveTurn, services: TurnServices) -> None:
@@ -48,13 +54,16 @@ async def start_compaction(sessions: Sessions, services: TurnServices, params: T
     """Start the compaction turn; returns the action to run once the ``{}`` response is out."""
     session = await sessions.require_loaded(params.thread_id)
 
-    async def job() -> ActiveTurn:
-        active = session.active
-        if active is not None and active.accepting_input:
-            raise InvalidRequest(f"thread {session.thread_id} has a turn in progress ({active.turn_id}); "
-                                 "wait for it to finish or interrupt it before compacting")
-        if active is not None:
-            await active.done.wait()  # it is finishing: the compaction starts right after it
+    answered = anyio.Event()  # set once our `{}` is out: the interrupted turn's ending waits for it
+
+    async def job() -> tuple[ActiveTurn, ActiveTurn | None]:
+        previous = session.active
+        if previous is not None and not previous.done.is_set():
+            if previous.outcome in (None, "interrupted"):
+                previous.interrupt_waiters.append((Reply(), answered))
+                previous.accepting_input = False  # input arriving now waits for the compaction, then runs
+                previous.scope.cancel()
+            await previous.done.wait()  # its ending is written: the history the compaction reads is whole
         turn = ActiveTurn(session, uuid7(), kind="compact")
         session.active = turn
         session.cancel_unload()
@@ -63,11 +72,15 @@ async def start_compaction(sessions: Sessions, services: TurnServices, params: T
             await compaction_turn(t, services)
 
         session.start_task(run_turn, turn, body)
-        return turn
+        return turn, previous
 
-    turn = await session.call(job)
+    turn, previous = await session.call(job)
 
     async def released() -> None:
+        answered.set()
+        if previous is not None:
+            with anyio.move_on_after(_PREVIOUS_END_SECONDS):
+                await previous.announced.wait()  # its turn/completed before our turn/started
         turn.response_sent.set()
 
     return released

@@ -71,8 +71,6 @@ async def test_input_into_a_compaction_turn_is_refused_and_an_interrupt_leaves_t
                 await h.client.request("turn/start", {"threadId": thread_id, "input": text("more", 10)})
             for refused in (steer.value, start.value):
                 assert refused.data == {"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}}
-            with pytest.raises(RpcFailure, match="turn in progress"):
-                await h.client.request("thread/compact/start", {"threadId": thread_id})
             assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}) == {}
             events = [e async for e in h.client.turn_events(turn_id)]
             gate.release()
@@ -83,6 +81,53 @@ async def test_input_into_a_compaction_turn_is_refused_and_an_interrupt_leaves_t
             assert turn["status"] == "completed"
         texts = input_texts(responses_bodies(sim)[-1])
         assert texts[0].startswith("first turn") and texts[1] == "the first answer"
+
+
+async def test_compacting_while_a_turn_runs_answers_first_then_interrupts_the_turn_then_compacts(
+        tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("the first answer"), Reply(output=[Text("a long answer", 3)], stall_after=2, gate=gate),
+                    Reply.text("a summary"))
+        async with running_server(tmp_path, overrides=config(sim, limit=100_000), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 300)})
+            running = (await h.client.request("turn/start", {"threadId": thread_id,
+                                                             "input": text("second turn", 10)}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            compaction_id, order = await start_compaction(h, thread_id)
+            interrupted = [e async for e in h.client.turn_events(running)]
+            compacted = [e async for e in h.client.turn_events(compaction_id, timeout=20)]
+            gate.release()
+            assert interrupted[-1]["params"]["turn"]["status"] == "interrupted"
+            assert compacted[-1]["params"]["turn"]["status"] == "completed"
+            assert [a["trigger"] for a in of(compacted, "thread/compaction/applied")] == ["manual"]
+            assert order.index("response") < order.index("turn/completed") < order.index("turn/started")
+            turns = (await h.client.request("thread/turns/list", {"threadId": thread_id,
+                                                                  "sortDirection": "asc"}))["data"]
+            assert [t["status"] for t in turns] == ["completed", "interrupted", "completed"]
+        summary_request = responses_bodies(sim)[-1]
+        assert "second turn" in " ".join(input_texts(summary_request))  # the interrupted turn's input is kept
+
+
+async def test_a_second_compaction_asked_for_during_the_first_interrupts_it_and_runs(tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("the first answer"), Reply(output=[Text("a summary", 3)], stall_after=2, gate=gate),
+                    Reply.text("another summary"))
+        async with running_server(tmp_path, overrides=config(sim, limit=100_000), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 300)})
+            first, _ = await start_compaction(h, thread_id)
+            assert await gate.wait_reached_async(10)
+            second, _ = await start_compaction(h, thread_id)
+            first_events = [e async for e in h.client.turn_events(first)]
+            second_events = [e async for e in h.client.turn_events(second, timeout=20)]
+            gate.release()
+            assert first_events[-1]["params"]["turn"]["status"] == "interrupted"
+            assert not of(first_events, "thread/compaction/applied")
+            assert second_events[-1]["params"]["turn"]["status"] == "completed"
+            assert len(of(second_events, "thread/compaction/applied")) == 1
 
 
 async def test_compacting_an_empty_thread_completes_with_nothing_applied(tmp_path: Path) -> None:
