@@ -3454,7 +3454,7 @@ PatchChangeKind: TypeAlias = AddPatchChangeKind | DeletePatchChangeKind | Update
 Personality: TypeAlias = Literal["none", "friendly", "pragmatic"]
 """Deprecated tone preset; accepted and ignored."""
 
-ReasoningEffort: TypeAlias = str
+ReasoningEffort: TypeAlias = Annotated[str, msgspec.Meta(min_length=1)]
 """How hard the model should think. An open set: known values include none, minimal, low, medium, high, xhigh, max and
 ultra; a model lists the ones it accepts.
 """

@@ -84,7 +84,8 @@ class UnionT:
 
 @dataclass(frozen=True)
 class Constrained:
-    """``Annotated[inner, msgspec.Meta(**meta)]`` for numeric bounds (``minimum`` → ``ge`` …)."""
+    """``Annotated[inner, msgspec.Meta(**meta)]`` for numeric bounds (``minimum`` → ``ge`` …) and string lengths
+    (``minLength`` → ``min_length`` …)."""
 
     inner: TypeExpr
     meta: tuple[tuple[str, int | float], ...]

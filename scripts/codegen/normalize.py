@@ -62,6 +62,7 @@ _TITLE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _UNSUPPORTED = ("not", "if", "then", "else", "patternProperties", "dependentSchemas", "$dynamicRef")
 _TYPE_KEYWORDS = ("type", "properties", "items", "prefixItems", "oneOf", "anyOf", "allOf", "enum", "const")
 _BOUNDS = (("minimum", "ge"), ("maximum", "le"), ("exclusiveMinimum", "gt"), ("exclusiveMaximum", "lt"))
+_LENGTHS = (("minLength", "min_length"), ("maxLength", "max_length"))
 
 
 def snake(name: str) -> str:
@@ -286,7 +287,9 @@ class _Builder:
         if kind == "null":
             return NoneT()
         if kind == "string":
-            return Prim("str")
+            lengths = tuple((arg, schema[keyword_]) for keyword_, arg in _LENGTHS
+                            if isinstance(schema.get(keyword_), int) and not isinstance(schema[keyword_], bool))
+            return Constrained(Prim("str"), lengths) if lengths else Prim("str")
         if kind == "boolean":
             return Prim("bool")
         if kind in ("integer", "number"):
