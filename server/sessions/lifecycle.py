@@ -33,9 +33,11 @@ from protocol._generated.types import (
     TurnsPage,
 )
 
+from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
 from ..models import DEFAULT_MODEL
+from ..providers import OPENAI_PROVIDER_ID
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from . import git_info
 from .actor import ThreadSession
@@ -46,6 +48,7 @@ from .params import opt
 from .peer import ClientPeer
 from .schemas import schema_problem
 from .service import Sessions
+from .thread_config import check_provider, merged_config, normalize_service_tier, settings_changes
 from .views import IDLE, encode_turn_data, thread_view, turn_view
 
 __all__ = ["fork_thread", "resume_thread", "start_thread"]
@@ -63,37 +66,35 @@ def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
                 raise InvalidParams(f"dynamic tool `{fn.name}` has an invalid inputSchema: {problem}")
 
 
-def _apply_overrides(settings: ThreadSettings, params: Any) -> ThreadSettings:
-    """Apply the overrides shared by start, resume and fork (a field left out or null keeps its value)."""
+def _apply_overrides(settings: ThreadSettings, params: Any, daemon: Settings) -> ThreadSettings:
+    """Apply the overrides shared by start, resume and fork: the ``config`` map first, then the explicit fields
+    over it (a field left out or null keeps its value)."""
     changes: dict[str, Any] = {}
+    if (config := opt(getattr(params, "config", UNSET))) is not None:
+        changes.update(settings_changes(merged_config({}, config), daemon))
+        changes["config"] = merged_config(settings.config, config)
     for name in ("model", "model_provider", "service_tier", "approval_policy", "approvals_reviewer",
                  "base_instructions", "developer_instructions", "personality"):
         value = opt(getattr(params, name, UNSET))
         if value is not None:
             changes[name] = value
+    if not changes.get("model", "x").strip():
+        raise InvalidRequest("model must not be empty: name one, or leave it out for the configured model")
+    if "model_provider" in changes:
+        check_provider(changes["model_provider"], daemon)
+    if "service_tier" in changes:
+        changes["service_tier"] = normalize_service_tier(changes["service_tier"])
     if (cwd := opt(getattr(params, "cwd", UNSET))) is not None:
         changes["cwd"] = os.path.abspath(cwd)
     if (sandbox := opt(getattr(params, "sandbox", UNSET))) is not None:
         changes["sandbox"] = sandbox_policy_for(sandbox)
-    if (config := opt(getattr(params, "config", UNSET))) is not None:
-        changes["config"] = {**settings.config, **config}
     return msgspec.structs.replace(settings, **changes) if changes else settings
 
 
 def _default_settings(sessions: Sessions) -> ThreadSettings:
-    cfg = sessions.settings
-    return ThreadSettings(
-        model=cfg.get("model") or DEFAULT_MODEL,
-        model_provider=cfg.get("model_provider") or "openai",
-        cwd=os.getcwd(),
-        approval_policy=cfg.get("approval_policy") or "on-request",
-        approvals_reviewer=cfg.get("approvals_reviewer") or "user",
-        sandbox=sandbox_policy_for(cfg.get("sandbox_mode") or "read-only"),
-        reasoning_effort=cfg.get("model_reasoning_effort"),
-        reasoning_summary=cfg.get("model_reasoning_summary"),
-        service_tier=cfg.get("service_tier"),
-        developer_instructions=cfg.get("developer_instructions"),
-    )
+    """A new thread's settings as the daemon's config gives them."""
+    builtin = ThreadSettings(model=DEFAULT_MODEL, model_provider=OPENAI_PROVIDER_ID, cwd=os.getcwd())
+    return msgspec.structs.replace(builtin, **settings_changes(sessions.settings.config, sessions.settings))
 
 
 def _response_fields(session: ThreadSession) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def _started(session: ThreadSession) -> After:
 
 async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: ClientPeer,
                        originator: str | None) -> tuple[ThreadStartResponse, After]:
-    settings = _apply_overrides(_default_settings(sessions), params)
+    settings = _apply_overrides(_default_settings(sessions), params, sessions.settings)
     if (tools := opt(params.dynamic_tools)) is not None:
         _check_dynamic_tools(tools)
         settings = msgspec.structs.replace(settings, dynamic_tools=list(tools))
@@ -163,7 +164,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
                           ThreadStatusChangedNotification(thread_id=session.thread_id, status=IDLE))
 
     async def apply() -> None:
-        updated = _apply_overrides(session.meta.settings, params)
+        updated = _apply_overrides(session.meta.settings, params, sessions.settings)
         if updated is not session.meta.settings:
             session.meta = msgspec.structs.replace(session.meta, settings=updated)
             session.record = msgspec.structs.replace(session.record, cwd=updated.cwd,
@@ -249,7 +250,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     refuse_archived(source_record)
     base = source.meta if source is not None else decode_meta(source_record.data)
     thread_id = uuid7()
-    settings = _apply_overrides(base.settings, params)
+    settings = _apply_overrides(base.settings, params, sessions.settings)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
     # without (the usage at that turn is not kept) and estimates its whole history.
     whole = last_turn is None or last_turn == await _last_turn_id(sessions, source_id)

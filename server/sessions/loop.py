@@ -19,6 +19,7 @@ from protocol._generated.types import TurnToolOutput, UserInput
 
 from ..compaction import ensure_call_output_pairs
 from ..compaction.items import is_compaction
+from ..models import ModelInfo
 from ..upstream.errors import HttpStatusError
 from .request import RequestPlan, build_request
 from .sampling import sample
@@ -47,13 +48,22 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     return session.history
 
 
+def _effort(requested: str | None, model: ModelInfo) -> str | None:
+    """The effort to send: the requested one when the model accepts it, else the model's default (as Codex does,
+    rather than send one the API would refuse). A model outside the catalog gets what was asked."""
+    accepted = {option.reasoning_effort for option in model.supported_reasoning_efforts}
+    if requested is None or (model.known and requested not in accepted):
+        return model.default_reasoning_effort
+    return requested
+
+
 def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: Any = None) -> RequestPlan:
     settings = turn.session.meta.settings
     model = services.model(settings.model)
     return RequestPlan(
         model=settings.model, thread_id=turn.thread_id, instructions=settings.base_instructions,
         developer_instructions=settings.developer_instructions,
-        reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort,
+        reasoning_effort=_effort(settings.reasoning_effort, model),
         reasoning_summary=settings.reasoning_summary or "auto",
         supports_reasoning=bool(model.supported_reasoning_efforts),
         # As Codex for the models it knows; the calls still run one at a time, in the order the model gave them.

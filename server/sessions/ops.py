@@ -14,6 +14,7 @@ Contract (Codex's observed semantics):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from .reply import Reply
 from .schemas import schema_problem
 from .service import Sessions
 from .services import TurnServices
+from .thread_config import normalize_service_tier
 from .turn import ActiveTurn, PendingInput, run_turn
 
 __all__ = ["interrupt_turn", "not_steerable", "start_turn", "steer_turn"]
@@ -61,6 +63,10 @@ def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
         value = opt(getattr(params, name))
         if value is not None:
             changes[target] = value
+    if "cwd" in changes:
+        changes["cwd"] = os.path.abspath(changes["cwd"])  # as thread/start does, and Codex on both
+    if "service_tier" in changes:
+        changes["service_tier"] = normalize_service_tier(changes["service_tier"])
     if changes:
         settings = msgspec.structs.replace(session.meta.settings, **changes)
         session.meta = msgspec.structs.replace(session.meta, settings=settings)
@@ -86,7 +92,8 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
         _sticky(session, params)
-        turn = ActiveTurn(session, uuid7(), output_schema=schema, service_tier=opt(params.service_tier_for_turn))
+        turn = ActiveTurn(session, uuid7(), output_schema=schema,
+                          service_tier=normalize_service_tier(opt(params.service_tier_for_turn)))
         session.active = turn
         session.cancel_unload()
 
