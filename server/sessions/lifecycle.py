@@ -17,6 +17,8 @@ from msgspec import UNSET
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
+    CollaborationMode,
+    CollaborationModeSettings,
     DynamicToolSpec,
     FunctionDynamicToolSpec,
     ThreadForkParams,
@@ -229,11 +231,21 @@ async def _resume_response(sessions: Sessions, session: ThreadSession, params: T
             items_view=page_params.items_view))
         first_page = TurnsPage(data=listed.data, next_cursor=listed.next_cursor,
                                backwards_cursor=listed.backwards_cursor)
-    # Where thread/turns/list (sortDirection desc) starts to page back from the newest turn.
-    backwards = None if session.ephemeral else await sessions.store.newest_turns_cursor(session.thread_id)
-    return ThreadResumeResponse(thread=thread, collaboration_mode=None, turns_backwards_cursor=backwards,
-                                items_backwards_cursor=None, initial_turns_page=first_page,
-                                **_response_fields(session))
+    # Where thread/turns/list and thread/items/list (sortDirection desc) start to page back from the newest.
+    turns_back = items_back = None
+    if not session.ephemeral:
+        turns_back = await sessions.store.newest_turns_cursor(session.thread_id)
+        items_back = await sessions.store.newest_items_cursor(session.thread_id)
+    return ThreadResumeResponse(thread=thread, collaboration_mode=collaboration_mode(session.meta.settings),
+                                turns_backwards_cursor=turns_back, items_backwards_cursor=items_back,
+                                initial_turns_page=first_page, **_response_fields(session))
+
+
+def collaboration_mode(settings: ThreadSettings) -> CollaborationMode:
+    """The thread's working mode with the settings it runs on, as Codex reports it on resume."""
+    return CollaborationMode(mode=settings.collaboration_mode, settings=CollaborationModeSettings(
+        model=settings.model, reasoning_effort=settings.reasoning_effort,
+        developer_instructions=settings.developer_instructions))
 
 
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,

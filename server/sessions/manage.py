@@ -204,7 +204,7 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
     if session is not None:
         await _end_running_turn(session)  # as Codex: a running turn is interrupted, then the thread reverted
 
-    async def apply() -> tuple[ThreadRecord, str | None]:
+    async def apply() -> tuple[ThreadRecord, tuple[str | None, str | None]]:
         if session is not None and session.active is not None:  # a turn started in between: refuse, never race
             raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
         with sessions.errors("thread not found: {id}"):  # Codex's words for revert
@@ -213,13 +213,15 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
             session.record = record
             session.history = None  # reloaded from the store on the next turn
         # Read in the same job: a turn queued behind the revert cannot slip a newer turn in first.
-        return record, await sessions.store.newest_turns_cursor(thread_id)
+        return record, (await sessions.store.newest_turns_cursor(thread_id),
+                        await sessions.store.newest_items_cursor(thread_id))
 
-    record, backwards = await (session.call(apply) if session is not None else apply())
+    record, (turns_back, items_back) = await (session.call(apply) if session is not None else apply())
 
     async def announce() -> None:
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
 
     status = session.status if session is not None else NOT_LOADED
     view = thread_view(record, status=status, store_path=sessions.store.path)
-    return ThreadRevertResponse(thread=view, turns_backwards_cursor=backwards, items_backwards_cursor=None), announce
+    return ThreadRevertResponse(thread=view, turns_backwards_cursor=turns_back,
+                                items_backwards_cursor=items_back), announce

@@ -17,6 +17,7 @@ from protocol._generated.types import (
     AskForApproval,
     DangerFullAccessSandboxPolicy,
     DynamicToolSpec,
+    ModeKind,
     ReadOnlySandboxPolicy,
     SandboxMode,
     SandboxPolicy,
@@ -41,6 +42,7 @@ class ThreadSettings(msgspec.Struct, kw_only=True):
     base_instructions: str | None = None
     developer_instructions: str | None = None
     personality: str | None = None
+    collaboration_mode: ModeKind = "default"
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     dynamic_tools: list[DynamicToolSpec] = msgspec.field(default_factory=list)
     experimental_raw_events: bool = False

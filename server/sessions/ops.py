@@ -63,6 +63,11 @@ def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
         value = opt(getattr(params, name))
         if value is not None:
             changes[target] = value
+    if (mode := opt(params.collaboration_mode)) is not None:  # as Codex: it wins over model, effort, instructions
+        changes.update(collaboration_mode=mode.mode, model=mode.settings.model)
+        for name in ("reasoning_effort", "developer_instructions"):
+            if (value := opt(getattr(mode.settings, name))) is not None:
+                changes[name] = value
     if "cwd" in changes:
         changes["cwd"] = os.path.abspath(changes["cwd"])  # as thread/start does, and Codex on both
     if "service_tier" in changes:

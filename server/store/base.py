@@ -159,6 +159,10 @@ class ThreadStore(Protocol):
         """A desc `list_turns` cursor starting at the newest turn, inclusive; None without turns."""
         ...
 
+    async def newest_items_cursor(self, thread_id: str) -> str | None:
+        """A desc `list_items` cursor (whole thread) starting at the newest item, inclusive; None without items."""
+        ...
+
     async def list_items(
         self,
         thread_id: str,

@@ -146,6 +146,14 @@ def newest_turns_cursor(conn: sqlite3.Connection, thread_id: str) -> str | None:
     return None if row is None else cursors.encode("turns", thread_id, "desc", Anchor(row[0], row[1], True))
 
 
+def newest_items_cursor(conn: sqlite3.Connection, thread_id: str) -> str | None:
+    """A `list_items` cursor over the whole thread, direction desc, that starts at its newest item and includes
+    it; None for a thread without items. `thread/resume` hands it out as `itemsBackwardsCursor`."""
+    row = conn.execute("SELECT seq, item_id FROM items WHERE thread_pk = ? ORDER BY seq DESC LIMIT 1",
+                       (thread_pk(conn, thread_id),)).fetchone()
+    return None if row is None else cursors.encode("items", f"{thread_id}/", "desc", Anchor(row[0], row[1], True))
+
+
 _ITEM_COLUMNS = "seq, turn_id, item_id, data, started_at_ms, completed_at_ms"
 
 

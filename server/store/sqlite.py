@@ -152,6 +152,10 @@ class SqliteStore:
         thread_id = check_thread_id(thread_id)
         return await self._read(lambda conn: reads.newest_turns_cursor(conn, thread_id))
 
+    async def newest_items_cursor(self, thread_id: str) -> str | None:
+        thread_id = check_thread_id(thread_id)
+        return await self._read(lambda conn: reads.newest_items_cursor(conn, thread_id))
+
     async def list_items(
         self,
         thread_id: str,

@@ -140,3 +140,40 @@ async def test_resume_hands_out_a_cursor_that_pages_back_from_the_newest_turn(tm
             rest = await h.client.request("thread/turns/list", {"threadId": thread_id, "cursor": first["nextCursor"],
                                                                 "limit": 2, "sortDirection": "desc"})
             assert [t["id"] for t in rest["data"]] == turn_ids[:1] and rest["nextCursor"] is None
+
+
+async def test_resume_and_revert_hand_out_a_cursor_that_pages_items_back_from_the_newest(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            assert (await h.client.request("thread/resume", {"threadId": thread_id}))["itemsBackwardsCursor"] is None
+            turns = [(await h.client.run_turn({"threadId": thread_id, "input": _say(word)}))[0]
+                     for word in ("one", "two")]
+            every = (await h.client.request("thread/items/list", {"threadId": thread_id}))["data"]
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            await h.client.run_turn({"threadId": thread_id, "input": _say("three")})  # after the cursor's anchor
+            newest = await h.client.request("thread/items/list", {"threadId": thread_id, "limit": 3,
+                                                                  "cursor": resumed["itemsBackwardsCursor"],
+                                                                  "sortDirection": "desc"})
+            assert [e["item"]["id"] for e in newest["data"]] == [e["item"]["id"] for e in every[:0:-1]]
+            reverted = await h.client.request("thread/revert", {"threadId": thread_id, "beforeTurnId": turns[1]["id"]})
+            kept = await h.client.request("thread/items/list", {"threadId": thread_id, "sortDirection": "desc",
+                                                                "cursor": reverted["itemsBackwardsCursor"]})
+            assert [e["item"]["id"] for e in kept["data"]] == [e["item"]["id"] for e in every[1::-1]]
+
+
+async def test_resume_reports_the_collaboration_mode_that_turn_start_set(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"model": "gpt-5.1"}))["thread"]["id"]
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id})
+            assert resumed["collaborationMode"] == {"mode": "default", "settings": {
+                "model": "gpt-5.1", "reasoning_effort": None, "developer_instructions": None}}
+            plan = {"mode": "plan", "settings": {"model": "gpt-5.1-codex", "reasoning_effort": "high",
+                                                 "developer_instructions": "Plan before acting."}}
+            await h.client.run_turn({"threadId": thread_id, "input": _say("go"), "collaborationMode": plan,
+                                     "model": "gpt-5.1-codex-mini"})
+            body = sim.requests[-1].body
+            assert (body["model"], body["reasoning"]["effort"]) == ("gpt-5.1-codex", "high")  # the mode wins
+            assert body["input"][0]["content"][0]["text"] == "Plan before acting."
+            assert (await h.client.request("thread/resume", {"threadId": thread_id}))["collaborationMode"] == plan
