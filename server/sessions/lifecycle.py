@@ -161,6 +161,8 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
         raise InvalidRequest(missing.format(id=record.id))
     refuse_archived(record)
     session, newly_loaded = await sessions.load(record.id, missing=missing)
+    if params.exclude_turns is not True and not session.ephemeral:
+        await _warn_full_history(session.meta, peer)  # as Codex: before the thread's status, if that is news
     if newly_loaded:
         await peer.notify(N.THREAD_STATUS_CHANGED,
                           ThreadStatusChangedNotification(thread_id=session.thread_id, status=IDLE))
@@ -220,7 +222,6 @@ async def _resume_response(sessions: Sessions, session: ThreadSession, params: T
     if params.exclude_turns is not True and not session.ephemeral:
         with sessions.errors(missing):
             turns = await all_turns(sessions, session.thread_id)
-        await _warn_full_history(session.meta, peer)
     thread = thread_view(session.record, status=session.status, meta=session.meta, turns=turns,
                          ephemeral=session.ephemeral, store_path=sessions.store.path)
     first_page = None

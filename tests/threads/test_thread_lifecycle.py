@@ -102,6 +102,17 @@ async def test_resume_and_fork_with_every_turn_send_a_deprecation_notice_first_a
         assert "excludeTurns" in notice["summary"]
 
 
+async def test_resuming_a_thread_that_is_not_loaded_sends_the_notice_then_its_status_then_the_answer(
+        tmp_path: Path) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    async with running_server(tmp_path) as h:
+        order: list[str] = []
+        h.client.on_message = _chain(h.client.on_message, lambda m: order.append(m.get("method", "response")))
+        await h.client.request("thread/resume", {"threadId": thread_id})
+        assert order == ["deprecationNotice", "thread/status/changed", "response"]  # as Codex orders them
+
+
 async def test_unknown_and_malformed_thread_ids_get_codex_wording(tmp_path: Path) -> None:
     unknown = "0198c6a0-0000-7000-8000-000000000000"
     async with running_server(tmp_path) as h:
