@@ -58,8 +58,10 @@ class App:
 
 
 def _unload_delay(settings: Settings) -> float:
-    value = settings.get("thread_idle_unload_seconds", 1800)
-    return float(value) if isinstance(value, int | float) and value >= 0 else 1800.0
+    """Seconds a thread nobody is subscribed to stays loaded: Codex's ``thread_unload_delay_secs``, or the name
+    earlier Threadline versions read."""
+    value = settings.get("thread_unload_delay_secs", settings.get("thread_idle_unload_seconds", 1800))
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 1800.0
 
 
 async def serve(

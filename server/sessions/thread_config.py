@@ -78,6 +78,8 @@ def _choice(choices: Any) -> Callable[[str, Any], str]:
 
 
 def _approval(key: str, value: Any) -> Any:
+    if value == "on-failure":  # a legacy preset Codex still reads, as on-request
+        return "on-request"
     try:
         return msgspec.convert(value, AskForApproval)
     except msgspec.ValidationError as exc:

@@ -57,8 +57,9 @@ async def test_a_provider_nobody_configured_is_refused_at_thread_start_not_at_th
                 with pytest.raises(RpcFailure, match="model provider `nope` is not configured") as refused:
                     await h.client.request("thread/start", start)
                 assert refused.value.code == -32600
-            started = await h.client.request("thread/start", {"modelProvider": "openai"})
-            assert started["modelProvider"] == "openai"
+            started = await h.client.request("thread/start", {"modelProvider": "openai",
+                                                              "config": {"approval_policy": "on-failure"}})
+            assert (started["modelProvider"], started["approvalPolicy"]) == ("openai", "on-request")  # legacy name
             with pytest.raises(RpcFailure, match="model must not be empty"):
                 await h.client.request("thread/start", {"model": " "})
 

@@ -170,7 +170,7 @@ async def test_archive_and_unarchive_round_trip_with_notifications(tmp_path: Pat
 
 
 async def test_unsubscribe_reports_unsubscribed_then_not_subscribed_then_not_loaded(tmp_path: Path) -> None:
-    overrides = ["thread_idle_unload_seconds=0"]
+    overrides = ["thread_unload_delay_secs=0"]  # Codex's key (test_session_actor uses the older name)
     async with running_server(tmp_path, overrides=overrides) as h:
         thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
         first = await h.client.request("thread/unsubscribe", {"threadId": thread_id})
