@@ -3,10 +3,11 @@
 Contract (`apply_checkpoint`): the replacement becomes the thread's whole model-visible history; the turn's
 not-yet-written history entries are dropped (the replacement already holds what survives of them); one
 `WriteBatch` carries the turn's step and a `PutCheckpoint` whose replacement is that history, so a restart
-resumes from the checkpoint or from before it, never from half of it. Then, in order: the
-`contextCompaction` item completes, the batch is written, `thread/compaction/applied` goes out with the
-figures, `thread/tokenUsage/updated` reports the recomputed estimate, and a `warning` says that summaries
-lose detail. An explicit compaction first adds its own request's usage to the thread's total. The step runs shielded, so an
+resumes from the checkpoint or from before it, never from half of it. The batch is written first (it holds
+the completed `contextCompaction` item), then, in Codex's order: `thread/tokenUsage/updated` reports the
+recomputed estimate, the item's `item/completed` goes out, `thread/compaction/applied` gives the figures, and a
+`warning` says that summaries lose detail. An explicit compaction first adds its own request's usage to the
+thread's total (announced before all of this). The step runs shielded, so an
 interrupt lands before it or after it. `compact_now` wraps an explicit (remote or local) compaction:
 item started → replacement computed → applied, or on failure the item completes alone and the error
 propagates. Either way there is exactly one `item/completed` per compaction.
@@ -83,6 +84,7 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
         window = services.model(session.meta.settings.model).effective_context_window
         usage = usage_after_compaction(session.meta.token_usage, stats.tokens_after, window)
         session.meta = msgspec.structs.replace(session.meta, last_response_tokens=0, token_usage=usage)
+        turn.held = []  # as Codex: item/completed follows the new usage, so it waits for the write
         await turn.item_completed(item)
         checkpoint = PutCheckpoint(
             turn_id=turn.turn_id, item_id=item.id, mode=mode, trigger=trigger, tokens_before=stats.tokens_before,
@@ -96,17 +98,25 @@ async def apply_checkpoint(turn: ActiveTurn, services: TurnServices, item: Conte
             # the store never saw (and a restart would show the model another one).
             session.history[:], turn.unsaved_history[:], session.meta = before
             turn.compactions -= 1
+            await _release_held(turn)
             raise
         turn.unsaved_items.clear()
         METRICS.add(COMPACTION, {"mode": mode, "trigger": trigger, "outcome": "applied"})
         METRICS.add(COMPACTION_CHECKPOINT_APPLIED, {"mode": mode, "trigger": trigger})
+        await announce_usage(turn, usage)
+        await _release_held(turn)
         await session.emit(N.THREAD_COMPACTION_APPLIED, ThreadCompactionAppliedNotification(
             thread_id=turn.thread_id, turn_id=turn.turn_id, item_id=item.id, mode=mode, trigger=trigger,
             tokens_before=stats.tokens_before, tokens_after=stats.tokens_after,
             items_replaced=stats.items_replaced, items_kept=stats.items_kept))
-        await announce_usage(turn, usage)
         await session.emit(N.WARNING, WarningNotification(thread_id=turn.thread_id, message=COMPACTION_WARNING))
     return stats
+
+
+async def _release_held(turn: ActiveTurn) -> None:
+    held, turn.held = turn.held or [], None
+    for method, params in held:
+        await turn.session.emit(method, params)
 
 
 async def compact_now(turn: ActiveTurn, services: TurnServices, *, trigger: Trigger, manual: bool = False,

@@ -60,7 +60,7 @@ async def test_with_the_flag_on_every_request_carries_the_limit_and_a_checkpoint
             completed_at = next(i for i, e in enumerate(events) if e["method"] == "item/completed"
                                 and e["params"]["item"]["type"] == "contextCompaction")
             applied_at = order.index("thread/compaction/applied")
-            assert completed_at < applied_at and order[applied_at + 1] == "thread/tokenUsage/updated"
+            assert order[completed_at - 1] == "thread/tokenUsage/updated" and completed_at + 1 == applied_at  # Codex
             assert of(events, "thread/tokenUsage/updated")[0]["tokenUsage"]["last"]["totalTokens"] == applied["tokensAfter"]
             warning = await h.client.next_global("warning")  # every checkpoint is followed by one, inline too
             assert warning["threadId"] == thread_id and "summary" in warning["message"]
