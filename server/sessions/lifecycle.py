@@ -17,8 +17,6 @@ from msgspec import UNSET
 
 from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
-    CollaborationMode,
-    CollaborationModeSettings,
     DynamicToolSpec,
     FunctionDynamicToolSpec,
     ThreadForkParams,
@@ -51,7 +49,7 @@ from .peer import ClientPeer
 from .schemas import schema_problem
 from .service import Sessions
 from .thread_config import check_provider, merged_config, normalize_service_tier, settings_changes
-from .views import IDLE, encode_turn_data, thread_view, turn_view
+from .views import IDLE, collaboration_mode, encode_turn_data, thread_view, turn_view
 
 __all__ = ["fork_thread", "resume_thread", "start_thread"]
 
@@ -241,12 +239,6 @@ async def _resume_response(sessions: Sessions, session: ThreadSession, params: T
                                 turns_backwards_cursor=turns_back, items_backwards_cursor=items_back,
                                 initial_turns_page=first_page, **_response_fields(session))
 
-
-def collaboration_mode(settings: ThreadSettings) -> CollaborationMode:
-    """The thread's working mode with the settings it runs on, as Codex reports it on resume."""
-    return CollaborationMode(mode=settings.collaboration_mode, settings=CollaborationModeSettings(
-        model=settings.model, reasoning_effort=settings.reasoning_effort,
-        developer_instructions=settings.developer_instructions))
 
 
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,

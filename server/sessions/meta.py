@@ -18,7 +18,9 @@ from protocol._generated.types import (
     DangerFullAccessSandboxPolicy,
     DynamicToolSpec,
     ModeKind,
+    Personality,
     ReadOnlySandboxPolicy,
+    ReasoningSummary,
     SandboxMode,
     SandboxPolicy,
     SessionSource,
@@ -38,10 +40,10 @@ class ThreadSettings(msgspec.Struct, kw_only=True):
     sandbox: SandboxPolicy = msgspec.field(default_factory=ReadOnlySandboxPolicy)
     service_tier: str | None = None
     reasoning_effort: str | None = None
-    reasoning_summary: str | None = None
+    reasoning_summary: ReasoningSummary | None = None
     base_instructions: str | None = None
     developer_instructions: str | None = None
-    personality: str | None = None
+    personality: Personality | None = None
     collaboration_mode: ModeKind = "default"
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     dynamic_tools: list[DynamicToolSpec] = msgspec.field(default_factory=list)

@@ -22,7 +22,9 @@ import anyio
 import msgspec
 from msgspec import UNSET
 
+from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import (
+    ThreadSettingsUpdatedNotification,
     TurnInterruptParams,
     TurnStartParams,
     TurnStartResponse,
@@ -42,6 +44,7 @@ from .service import Sessions
 from .services import TurnServices
 from .thread_config import normalize_service_tier
 from .turn import ActiveTurn, PendingInput, run_turn
+from .views import settings_view
 
 __all__ = ["interrupt_turn", "not_steerable", "start_turn", "steer_turn"]
 
@@ -53,8 +56,9 @@ def not_steerable(turn: ActiveTurn) -> InvalidRequest:
                           data={"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}})
 
 
-def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
-    """``turn/start`` overrides apply to this turn and every later one."""
+async def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
+    """``turn/start`` overrides apply to this turn and every later one; a change is announced (before the
+    answer, as Codex does)."""
     changes: dict[str, Any] = {}
     for name, target in (("cwd", "cwd"), ("approval_policy", "approval_policy"),
                          ("approvals_reviewer", "approvals_reviewer"), ("sandbox_policy", "sandbox"),
@@ -72,10 +76,12 @@ def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
         changes["cwd"] = os.path.abspath(changes["cwd"])  # as thread/start does, and Codex on both
     if "service_tier" in changes:
         changes["service_tier"] = normalize_service_tier(changes["service_tier"])
-    if changes:
-        settings = msgspec.structs.replace(session.meta.settings, **changes)
+    settings = msgspec.structs.replace(session.meta.settings, **changes)
+    if settings != session.meta.settings:
         session.meta = msgspec.structs.replace(session.meta, settings=settings)
         session.record = msgspec.structs.replace(session.record, cwd=settings.cwd, data=encode_meta(session.meta))
+        await session.emit(N.THREAD_SETTINGS_UPDATED, ThreadSettingsUpdatedNotification(
+            thread_id=session.thread_id, thread_settings=settings_view(settings)))
 
 
 async def start_turn(sessions: Sessions, services: TurnServices, params: TurnStartParams) -> tuple[TurnStartResponse, After | None]:
@@ -90,13 +96,13 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         if active is not None and active.accepting_input:
             if active.kind != "regular":
                 raise not_steerable(active)
-            _sticky(session, params)  # as Codex: the overrides still become the thread's settings
+            await _sticky(session, params)  # as Codex: the overrides still become the thread's settings
             active.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
             active.preempt()  # as a steer: the response streaming now gives way to the next request
             return active, True
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
-        _sticky(session, params)
+        await _sticky(session, params)
         turn = ActiveTurn(session, uuid7(), output_schema=schema,
                           service_tier=normalize_service_tier(opt(params.service_tier_for_turn)))
         session.active = turn

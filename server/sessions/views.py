@@ -14,6 +14,8 @@ import msgspec
 from protocol._generated.types import (
     ActiveThreadStatus,
     AgentMessageThreadItem,
+    CollaborationMode,
+    CollaborationModeSettings,
     IdleThreadStatus,
     NotLoadedThreadStatus,
     SystemErrorThreadStatus,
@@ -25,19 +27,22 @@ from protocol._generated.types import (
     TurnItemsView,
     UserMessageThreadItem,
 )
+from protocol._generated.types import ThreadSettings as ThreadSettingsView  # not the stored ThreadSettings
 
 from ..store.base import ItemRecord, ThreadRecord, TurnRecord
 from . import git_info
-from .meta import ThreadMeta, decode_meta
+from .meta import ThreadMeta, ThreadSettings, decode_meta
 
 __all__ = [
     "ACTIVE",
     "IDLE",
     "NOT_LOADED",
     "SYSTEM_ERROR",
+    "collaboration_mode",
     "decode_item",
     "encode_turn_data",
     "item_entry",
+    "settings_view",
     "thread_view",
     "turn_view",
 ]
@@ -135,3 +140,19 @@ def item_entry(record: ItemRecord) -> ThreadItemEntry:
         started_at_ms=record.started_at_ms,
         completed_at_ms=record.completed_at_ms,
     )
+
+
+def collaboration_mode(settings: ThreadSettings) -> CollaborationMode:
+    """The thread's working mode with the settings it runs on, as Codex reports it."""
+    return CollaborationMode(mode=settings.collaboration_mode, settings=CollaborationModeSettings(
+        model=settings.model, reasoning_effort=settings.reasoning_effort,
+        developer_instructions=settings.developer_instructions))
+
+
+def settings_view(settings: ThreadSettings) -> ThreadSettingsView:
+    """What ``thread/settings/updated`` says the thread's next turn runs with."""
+    return ThreadSettingsView(
+        cwd=settings.cwd, approval_policy=settings.approval_policy, approvals_reviewer=settings.approvals_reviewer,
+        sandbox_policy=settings.sandbox, model=settings.model, model_provider=settings.model_provider,
+        service_tier=settings.service_tier, effort=settings.reasoning_effort, summary=settings.reasoning_summary,
+        collaboration_mode=collaboration_mode(settings), personality=settings.personality, disabled_plugin_ids=[])

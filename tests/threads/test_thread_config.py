@@ -92,3 +92,32 @@ async def test_an_effort_the_model_does_not_offer_is_sent_as_its_default(tmp_pat
             for effort, sent in (("ultra", "medium"), ("high", "high")):
                 await h.client.run_turn({"threadId": thread_id, "input": HI, "effort": effort})
                 assert sim.requests[-1].body["reasoning"]["effort"] == sent
+
+
+async def test_a_turn_start_that_changes_settings_announces_them_before_its_answer(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            order: list[str] = []
+            previous = h.client.on_message
+
+            def record(message: dict[str, Any]) -> None:
+                if previous is not None:
+                    previous(message)
+                order.append(message.get("method") or "response")
+
+            h.client.on_message = record
+            await h.client.run_turn({"threadId": thread_id, "input": HI})  # no override: nothing to announce
+            await h.client.run_turn({"threadId": thread_id, "input": HI, "model": "gpt-5.1", "effort": "high"})
+            assert order.count("thread/settings/updated") == 1
+            assert order.index("thread/settings/updated") + 1 == order.index("response", order.index("turn/completed"))
+            [update] = [m["params"] for m in h.witness.seen if m.get("method") == "thread/settings/updated"]
+            settings = update["threadSettings"]
+            assert update["threadId"] == thread_id
+            assert (settings["model"], settings["effort"], settings["modelProvider"]) == ("gpt-5.1", "high", "sim")
+            assert settings["collaborationMode"]["settings"]["model"] == "gpt-5.1"
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV,
+                                  experimental=False) as h:  # an experimental notification: others never see it
+            await h.client.request("thread/resume", {"threadId": thread_id})
+            await h.client.run_turn({"threadId": thread_id, "input": HI, "model": "gpt-5.1-codex"})
+            assert not any(m.get("method") == "thread/settings/updated" for m in h.witness.seen)
