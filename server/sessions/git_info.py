@@ -61,7 +61,9 @@ async def _git(cwd: str, *args: str) -> str | None:
             # stdin is the daemon's wire and stderr its log: git gets neither.
             done = await anyio.run_process(["git", *args], cwd=cwd, env=env, check=False,
                                            stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError as exc:  # no git on PATH, or a cwd that no longer exists
+        # No git on PATH or a cwd that no longer exists (OSError); a cwd that cannot be a path at all, such as
+        # one with a NUL byte, which thread/start accepts (ValueError).
+        except (OSError, ValueError) as exc:
             logger.debug("git %s in %s failed to start: %s", args[0], cwd, exc)
             return None
         if done.returncode != 0:

@@ -47,6 +47,12 @@ async def test_a_lookup_without_git_or_without_its_directory_finds_nothing(tmp_p
 
 
 @pytest.mark.anyio
+async def test_a_cwd_that_cannot_be_a_path_finds_nothing() -> None:
+    # thread/start accepts any string as its cwd; one with a NUL byte cannot even be handed to git.
+    assert await git_info.detect("/tmp/a\x00b") == git_info.NOTHING_FOUND
+
+
+@pytest.mark.anyio
 async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "git"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")

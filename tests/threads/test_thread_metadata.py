@@ -166,6 +166,21 @@ async def test_a_fork_looks_its_git_state_up_again(tmp_path: Path) -> None:
             assert (await _git_info(h, thread_id))["branch"] == "zzz"
 
 
+async def test_a_cwd_git_cannot_start_in_gets_no_git_info_and_costs_nothing(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            for patch_first in (True, False):
+                thread_id = (await h.client.request("thread/start", {"cwd": "/tmp/a\x00b"}))["thread"]["id"]
+                if patch_first:
+                    answer = await h.client.request("thread/metadata/update",
+                                                    {"threadId": thread_id, "gitInfo": {"branch": "b"}})
+                    assert answer["thread"]["gitInfo"] == {"sha": None, "branch": "b", "originUrl": None}
+                done, _ = await h.client.run_turn({"threadId": thread_id, "input": HI})
+                assert done["status"] == "completed"
+                assert await _git_info(h, thread_id) == ({"sha": None, "branch": "b", "originUrl": None}
+                                                         if patch_first else None)
+
+
 async def test_metadata_update_refuses_bad_patches_and_threads_in_codexs_words(tmp_path: Path) -> None:
     async with running_server(tmp_path / "home") as h:
         thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
