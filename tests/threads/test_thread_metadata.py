@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from protocol.client import RpcFailure
+from server.sessions.git_info import GitLookups
 from server.simulator import Simulator
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -179,6 +180,26 @@ async def test_a_cwd_git_cannot_start_in_gets_no_git_info_and_costs_nothing(tmp_
                 assert done["status"] == "completed"
                 assert await _git_info(h, thread_id) == ({"sha": None, "branch": "b", "originUrl": None}
                                                          if patch_first else None)
+
+
+async def test_a_git_lookup_that_breaks_costs_the_first_turn_nothing_and_is_not_tried_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_repo(tmp_path / "repo")
+    asked: list[str] = []
+
+    async def broken(self: GitLookups, cwd: str) -> Any:
+        asked.append(cwd)
+        raise RuntimeError("a bug in the lookup")
+
+    monkeypatch.setattr(GitLookups, "get", broken)
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+            for _ in range(2):
+                done, _ = await h.client.run_turn({"threadId": thread_id, "input": HI})
+                assert done["status"] == "completed"
+            assert await _git_info(h, thread_id) is None
+            assert asked == [str(tmp_path / "repo")]  # stored as nothing found: the second turn did not ask
 
 
 async def test_metadata_update_refuses_bad_patches_and_threads_in_codexs_words(tmp_path: Path) -> None:
