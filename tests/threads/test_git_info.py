@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +66,34 @@ async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path,
 
 
 @pytest.mark.anyio
+@pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX; elsewhere git alone is killed")
+async def test_a_git_that_hangs_is_ended_with_everything_it_started(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A git wrapper that starts a helper, then hangs. Both hold a FIFO open while they live: when the test reads
+    # the FIFO's end, every one of them has ended.
+    alive = tmp_path / "alive"
+    os.mkfifo(alive)
+    fake = tmp_path / "git"
+    fake.write_text('#!/bin/sh\nexec 3>"$ALIVE"\nsleep 60 &\necho "$!" >&3\nexec sleep 60\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("ALIVE", str(alive))
+    monkeypatch.setattr(git_info, "_GIT_SECONDS", 1.0)
+    reader = os.open(alive, os.O_RDONLY | os.O_NONBLOCK)  # opened first, so no writer waits for a reader
+    helpers = bytearray()
+    try:
+        assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+        with anyio.fail_after(10):
+            await read_to_end(reader, helpers)
+        assert len(helpers.split()) == 3  # one helper for each git command, all of them ended
+    finally:
+        os.close(reader)
+        for pid in helpers.split():  # only when the test fails: end its own orphans, by pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.mark.anyio
 async def test_threads_asking_about_one_cwd_at_once_share_one_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     release = anyio.Event()
@@ -118,6 +149,15 @@ async def test_a_cancelled_lookup_is_not_taken_for_an_answer(monkeypatch: pytest
                 await anyio.wait_all_tasks_blocked()
                 first.cancel_scope.cancel()
     assert answers == [FOUND] and len(calls) == 2
+
+
+async def read_to_end(fd: int, into: bytearray) -> None:
+    """Read a non-blocking ``fd`` until every writer has closed it."""
+    while True:
+        await anyio.wait_readable(fd)
+        if not (chunk := os.read(fd, 4096)):
+            return
+        into += chunk
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:
