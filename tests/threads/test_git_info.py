@@ -67,8 +67,9 @@ async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path,
 
 @pytest.mark.anyio
 @pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX; elsewhere git alone is killed")
-async def test_a_git_that_hangs_is_ended_with_everything_it_started(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("ended_by", ["its own timeout", "a cancelled lookup"])
+async def test_a_git_that_hangs_is_ended_with_everything_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    ended_by: str) -> None:
     # A git wrapper that starts a helper, then hangs. Both hold a FIFO open while they live: when the test reads
     # the FIFO's end, every one of them has ended.
     alive = tmp_path / "alive"
@@ -78,11 +79,15 @@ async def test_a_git_that_hangs_is_ended_with_everything_it_started(tmp_path: Pa
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setenv("ALIVE", str(alive))
-    monkeypatch.setattr(git_info, "_GIT_SECONDS", 1.0)
     reader = os.open(alive, os.O_RDONLY | os.O_NONBLOCK)  # opened first, so no writer waits for a reader
     helpers = bytearray()
     try:
-        assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+        if ended_by == "its own timeout":
+            monkeypatch.setattr(git_info, "_GIT_SECONDS", 1.0)
+            assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+        else:  # as an interrupted first turn cancels its lookup
+            with anyio.move_on_after(1.0):
+                await git_info.detect(str(tmp_path))
         with anyio.fail_after(10):
             await read_to_end(reader, helpers)
         assert len(helpers.split()) == 3  # one helper for each git command, all of them ended
