@@ -11,11 +11,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from protocol.client import RpcFailure
+from server.rpc.connection import Connection
+from server.sessions.actor import ThreadSession
 from server.sessions.git_info import GitLookups
+from server.sessions.registry import SessionRegistry
+from server.sessions.service import Sessions
+from server.sessions.views import NOT_LOADED
 from server.simulator import Simulator
+from server.store import WriteBatch
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -151,6 +158,108 @@ async def test_metadata_update_works_on_a_thread_that_is_not_loaded_and_on_an_ar
         assert answer["thread"]["gitInfo"] == {"sha": None, "branch": None, "originUrl": ORIGIN}
     async with running_server(tmp_path / "home") as h:
         assert await _git_info(h, kept) == {"sha": "abc", "branch": None, "originUrl": None}
+
+
+async def test_a_patch_of_a_thread_that_is_loading_reaches_the_loaded_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sha = make_repo(tmp_path / "repo")
+    async with running_server(tmp_path / "home") as h:
+        thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+    # A resume is held once it has read the thread, before its actor starts; the patch comes in then, and the
+    # load goes on once the patch is either written or waiting for the load.
+    loading, go, patch_settled = anyio.Event(), anyio.Event(), anyio.Event()
+    settle, while_not_loaded = Sessions._settle_cut_turn, SessionRegistry.while_not_loaded
+
+    async def held_load(self: Sessions, loading_id: str) -> None:
+        loading.set()
+        await go.wait()
+        await settle(self, loading_id)
+
+    async def noted(self: SessionRegistry, *args: Any) -> bool:
+        patch_settled.set()  # waiting for the load to end
+        return await while_not_loaded(self, *args)
+
+    monkeypatch.setattr(Sessions, "_settle_cut_turn", held_load)
+    monkeypatch.setattr(SessionRegistry, "while_not_loaded", noted)
+    patched = {"sha": sha, "branch": "patched", "originUrl": ORIGIN}
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            answers: dict[str, Any] = {}
+
+            async def ask(method: str, params: dict[str, Any]) -> None:
+                answers[method] = await h.client.request(method, params)
+                patch_settled.set()  # the patch answered while the load was held: written under it
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask, "thread/resume", {"threadId": thread_id, "excludeTurns": True})
+                    await loading.wait()
+                    tg.start_soon(ask, "thread/metadata/update", {"threadId": thread_id,
+                                                                  "gitInfo": {"branch": "patched"}})
+                    await patch_settled.wait()
+                    go.set()
+            assert answers["thread/metadata/update"]["thread"]["gitInfo"] == patched
+            assert await _git_info(h, thread_id) == patched  # the loaded thread has it
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            assert await _git_info(h, thread_id) == patched  # and its first turn does not look its state up
+
+
+@pytest.mark.parametrize("held_at", ["the archive's write", "the unload's announcement"])
+async def test_a_patch_racing_the_unload_of_an_archive_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               held_at: str) -> None:
+    """The patch reaches the thread while an archive unloads it: queued behind the unload in its actor, or after
+    the unload has begun. Either way it is written, to the store."""
+    (tmp_path / "plain").mkdir()
+    holding, go, looked_up = anyio.Event(), anyio.Event(), anyio.Event()
+    persist, notify, get = ThreadSession.persist, Connection.notify, GitLookups.get
+
+    async def held_write(self: ThreadSession, batch: WriteBatch) -> None:
+        if any(getattr(op, "archived", None) is True for op in batch.ops) and not holding.is_set():
+            holding.set()
+            await go.wait()
+        await persist(self, batch)
+
+    async def held_announcement(self: Connection, method: str, params: Any) -> None:
+        if method == "thread/status/changed" and params.status == NOT_LOADED and not holding.is_set():
+            holding.set()  # inside the unload: the thread still registered, its mailbox still open
+            await go.wait()
+        await notify(self, method, params)
+
+    async def noted(self: GitLookups, cwd: str) -> Any:
+        try:
+            return await get(self, cwd)
+        finally:
+            looked_up.set()
+
+    if held_at == "the archive's write":
+        monkeypatch.setattr(ThreadSession, "persist", held_write)
+    else:
+        monkeypatch.setattr(Connection, "notify", held_announcement)
+    monkeypatch.setattr(GitLookups, "get", noted)
+    patched = {"sha": None, "branch": "b", "originUrl": None}
+    async with running_server(tmp_path / "home") as h:
+        thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "plain")}))["thread"]["id"]
+        answers: dict[str, Any] = {}
+
+        async def ask(method: str, params: dict[str, Any]) -> None:
+            try:
+                answers[method] = await h.client.request(method, params)
+            except RpcFailure as exc:
+                answers[method] = (exc.code, exc.message)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ask, "thread/archive", {"threadId": thread_id})
+                await holding.wait()
+                tg.start_soon(ask, "thread/metadata/update", {"threadId": thread_id, "gitInfo": {"branch": "b"}})
+                await looked_up.wait()
+                await anyio.wait_all_tasks_blocked()  # the patch is as far as it gets while the archive is held
+                go.set()
+        assert answers["thread/archive"] == {}
+        answer = answers["thread/metadata/update"]
+        assert answer["thread"]["gitInfo"] == patched and answer["thread"]["status"] == {"type": "notLoaded"}
+    async with running_server(tmp_path / "home") as h:
+        assert await _git_info(h, thread_id) == patched
 
 
 async def test_a_fork_looks_its_git_state_up_again(tmp_path: Path) -> None:
