@@ -10,12 +10,12 @@ import pytest
 
 from protocol.client import RpcFailure
 from server.rpc.connection import Connection
-from server.sessions import manage
+from server.sessions import lifecycle, manage
 from server.sessions import turn as turn_module
 from server.sessions.actor import ThreadSession
 from server.sessions.registry import SessionRegistry
 from server.sessions.service import Sessions
-from server.sessions.views import NOT_LOADED
+from server.sessions.views import IDLE, NOT_LOADED
 from server.simulator import Gate, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -475,7 +475,8 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
                     tg.start_soon(ask, "thread/delete")
                     await deleting.wait()
                     go.set()
-            # Whichever the actor served first, the resume is answered for real: the thread as it was, or missing.
+            # Whichever the actor served first, the resume is answered for real: the thread as it was, or missing
+            # (the test below forces the orderings that answer "missing").
             assert answers["thread/delete"] == {}
             resumed = answers["thread/resume"]
             assert resumed == (-32600, f"no rollout found for thread id {thread_id}") or (
@@ -483,6 +484,51 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
             assert (await h.client.request("thread/loaded/list", {}))["data"] == []
             assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
                 -32600, f"no rollout found for thread id {thread_id}")
+
+
+@pytest.mark.parametrize("order", ["its job queued behind the delete's unload", "its reads after the delete"])
+async def test_a_resume_that_loses_the_race_to_a_delete_is_told_the_thread_is_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+        paused, deleted = anyio.Event(), anyio.Event()
+        notify, respond = Connection.notify, lifecycle._resume_response
+
+        async def held_announcement(self: Connection, method: str, params: Any) -> None:
+            if method == "thread/status/changed" and params.status == IDLE and not paused.is_set():
+                paused.set()  # the resume has loaded the thread; its job is not queued yet
+                await deleted.wait()
+            await notify(self, method, params)
+
+        async def held_answer(*args: Any) -> Any:
+            paused.set()  # the resume has subscribed; its answer is not read from the store yet
+            await deleted.wait()
+            return await respond(*args)
+
+        if order == "its job queued behind the delete's unload":
+            monkeypatch.setattr(Connection, "notify", held_announcement)
+        else:
+            monkeypatch.setattr(lifecycle, "_resume_response", held_answer)
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            answers: dict[str, Any] = {}
+
+            async def resume() -> None:
+                try:
+                    answers["resume"] = await h.client.request("thread/resume",
+                                                               {"threadId": thread_id, "excludeTurns": True})
+                except RpcFailure as exc:
+                    answers["resume"] = (exc.code, exc.message)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(resume)
+                    await paused.wait()
+                    answers["delete"] = await h.client.request("thread/delete", {"threadId": thread_id})
+                    deleted.set()
+            assert answers == {"delete": {}, "resume": (-32600, f"no rollout found for thread id {thread_id}")}
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == []
 
 
 @pytest.mark.parametrize("held_at", ["before the unload", "the unload's announcement"])
