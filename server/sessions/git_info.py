@@ -30,7 +30,8 @@ from protocol._generated.types import GitInfo, ThreadMetadataGitInfoUpdateParams
 
 from ..errors import InvalidRequest
 
-__all__ = ["NOTHING_FOUND", "GitLookups", "apply_patch", "check_patch", "decode", "detect", "encode", "wire_view"]
+__all__ = ["NOTHING_FOUND", "GitLookups", "apply_patch", "check_patch", "decode", "detect", "encode", "first_lookup",
+           "wire_view"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,16 @@ async def detect(cwd: str) -> GitInfo:
     branch = found["branch"]
     # A detached HEAD names no branch: git answers "HEAD".
     return GitInfo(sha=found["sha"], branch=None if branch == "HEAD" else branch, origin_url=found["origin_url"])
+
+
+async def first_lookup(lookups: GitLookups, cwd: str, turn_count: int) -> GitInfo:
+    """The Git state to record for a thread that has none yet: its cwd's state now, as Codex looks it up when it
+    first writes a thread. Nothing, for a thread that has turns already: it was first written before Threadline
+    kept Git state (store migration 3), Codex never looks a thread up after that first write, and the cwd's state
+    today is not what it was then."""
+    if turn_count > 0:
+        return NOTHING_FOUND
+    return await lookups.get(cwd)
 
 
 class _Lookup:

@@ -2,8 +2,9 @@
 
 As Codex: the answer is the thread as now stored, without turns; nothing is announced and ``updatedAt`` does
 not move (it is metadata, not activity). A thread whose Git state was never looked up (no turn yet) is looked
-up first, so the patch edits what the thread would have recorded. Ephemeral threads keep no metadata. A patch
-that races a load or an unload of its thread is neither lost nor refused (``Sessions.change``).
+up first, so the patch edits what the thread would have recorded (nothing, for a thread stored with turns before
+Git state was kept). Ephemeral threads keep no metadata. A patch that races a load or an unload of its thread is
+neither lost nor refused (``Sessions.change``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
     if session is not None and session.ephemeral:
         raise InvalidRequest(f"ephemeral thread does not support metadata updates: {record.id}")
     # Looked up outside the actor: git may take seconds, and the thread's turn must not wait on it.
-    detected = await sessions.deps.git.get(record.cwd) if record.git_info is None else None
+    detected = None
+    if record.git_info is None:
+        detected = await git_info.first_lookup(sessions.deps.git, record.cwd, record.turn_count)
 
     def patched(stored: ThreadRecord) -> ThreadRecord:
         current = git_info.decode(stored.git_info) or detected or git_info.NOTHING_FOUND

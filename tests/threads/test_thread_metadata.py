@@ -7,6 +7,7 @@ real repositories made with the real ``git`` in the test's directory.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,30 @@ async def test_a_patch_racing_the_unload_of_an_archive_is_kept(tmp_path: Path, m
         assert answer["thread"]["gitInfo"] == patched and answer["thread"]["status"] == {"type": "notLoaded"}
     async with running_server(tmp_path / "home") as h:
         assert await _git_info(h, thread_id) == patched
+
+
+async def test_a_thread_stored_with_turns_before_git_state_was_kept_is_never_looked_up(tmp_path: Path) -> None:
+    make_repo(tmp_path / "repo")
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_ids = []
+            for _ in range(2):
+                started = await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")})
+                thread_ids.append(started["thread"]["id"])
+                await h.client.run_turn({"threadId": thread_ids[-1], "input": HI})
+            store = started["thread"]["path"].partition("#")[0]
+        with sqlite3.connect(store) as conn:  # the store as it was before migration 3 added the git_info column
+            conn.execute("ALTER TABLE threads DROP COLUMN git_info")
+            conn.execute("PRAGMA user_version = 2")
+        conn.close()
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            turned, patched = thread_ids
+            await h.client.request("thread/resume", {"threadId": turned, "excludeTurns": True})
+            await h.client.run_turn({"threadId": turned, "input": HI})
+            assert await _git_info(h, turned) is None  # its Git state then is unknown; today's is not it
+            answer = await h.client.request("thread/metadata/update", {"threadId": patched,
+                                                                       "gitInfo": {"branch": "b"}})
+            assert answer["thread"]["gitInfo"] == {"sha": None, "branch": "b", "originUrl": None}
 
 
 async def test_a_fork_looks_its_git_state_up_again(tmp_path: Path) -> None:
