@@ -17,6 +17,7 @@ import pytest
 
 from protocol.client import RpcFailure
 from server.rpc.connection import Connection
+from server.sessions import git_info
 from server.sessions.actor import ThreadSession
 from server.sessions.git_info import GitLookups
 from server.sessions.registry import SessionRegistry
@@ -285,6 +286,63 @@ async def test_a_thread_stored_with_turns_before_git_state_was_kept_is_never_loo
             answer = await h.client.request("thread/metadata/update", {"threadId": patched,
                                                                        "gitInfo": {"branch": "b"}})
             assert answer["thread"]["gitInfo"] == {"sha": None, "branch": "b", "originUrl": None}
+
+
+async def test_a_patch_made_while_the_first_turns_git_lookup_runs_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sha = make_repo(tmp_path / "repo")
+    looking, git_answers = anyio.Event(), anyio.Event()
+    get = GitLookups.get
+
+    async def first_held(self: GitLookups, cwd: str) -> Any:
+        if not looking.is_set():
+            looking.set()  # the first turn's lookup: it answers once the patch is in
+            await git_answers.wait()
+        return await get(self, cwd)
+
+    monkeypatch.setattr(GitLookups, "get", first_held)
+    patched = {"sha": sha, "branch": "patched", "originUrl": ORIGIN}
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"cwd": str(tmp_path / "repo")}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            with anyio.fail_after(10):
+                await looking.wait()
+            answer = await h.client.request("thread/metadata/update", {"threadId": thread_id,
+                                                                       "gitInfo": {"branch": "patched"}})
+            assert answer["thread"]["gitInfo"] == patched
+            git_answers.set()
+            events = [e async for e in h.client.turn_events(turn_id, timeout=10)]
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+            assert await _git_info(h, thread_id) == patched  # the turn's lookup, answered later, did not undo it
+
+
+async def test_first_turns_forks_and_patches_in_one_cwd_share_one_git_lookup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sha = make_repo(tmp_path / "repo")
+    (tmp_path / "plain").mkdir()
+    looked_up: list[str] = []
+    detect = git_info.detect
+
+    async def counted(cwd: str) -> Any:
+        looked_up.append(cwd)
+        return await detect(cwd)
+
+    monkeypatch.setattr(git_info, "detect", counted)
+    monkeypatch.setattr(git_info, "_REUSE_SECONDS", 600.0)  # shared however slowly this machine runs the test
+    found = {"sha": sha, "branch": "feature/x", "originUrl": ORIGIN}
+    with Simulator() as sim:
+        async with running_server(tmp_path / "home", overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            threads = [(await h.client.request("thread/start", {"cwd": str(tmp_path / cwd)}))["thread"]["id"]
+                       for cwd in ("repo", "repo", "repo", "plain", "repo")]
+            *turned, patched = threads
+            async with anyio.create_task_group() as tg:  # first turns at once
+                for thread_id in turned:
+                    tg.start_soon(h.client.run_turn, {"threadId": thread_id, "input": HI})
+            fork = await h.client.request("thread/fork", {"threadId": turned[0], "excludeTurns": True})
+            await h.client.request("thread/metadata/update", {"threadId": patched, "gitInfo": {"branch": "b"}})
+            assert [await _git_info(h, t) for t in (*turned, fork["thread"]["id"])] == [found] * 3 + [None, found]
+            assert sorted(looked_up) == sorted([str(tmp_path / "repo"), str(tmp_path / "plain")])
 
 
 async def test_a_fork_looks_its_git_state_up_again(tmp_path: Path) -> None:
