@@ -37,7 +37,7 @@ from .views import IDLE, NOT_LOADED, SYSTEM_ERROR
 if TYPE_CHECKING:
     from .turn import ActiveTurn
 
-__all__ = ["MAILBOX_SIZE", "SessionDeps", "ThreadSession"]
+__all__ = ["MAILBOX_SIZE", "NotLoaded", "SessionDeps", "ThreadSession"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,6 +45,10 @@ T = TypeVar("T")
 MAILBOX_SIZE = 32
 
 Broadcast = Callable[[str, Any], Awaitable[None]]
+
+
+class NotLoaded(InvalidRequest):
+    """A job that never ran: its thread unloaded first, or its actor is stopping (-32600 as any refusal)."""
 
 
 @dataclass
@@ -95,7 +99,7 @@ class ThreadSession:
                 with self._recv:
                     async for job in self._recv:
                         if self.unloaded:  # queued behind the unload: it must not run in a thread that is gone
-                            job.reply.fail(InvalidRequest(f"thread not loaded: {self.thread_id}"))
+                            job.reply.fail(NotLoaded(f"thread not loaded: {self.thread_id}"))
                         elif not await self._run_job(job):
                             break
                 tg.cancel_scope.cancel()
@@ -144,7 +148,7 @@ class ThreadSession:
         except anyio.WouldBlock:
             raise ServerOverloaded() from None
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            raise InvalidRequest(f"thread not loaded: {self.thread_id}") from None
+            raise NotLoaded(f"thread not loaded: {self.thread_id}") from None
         return await job.reply.wait(timeout)
 
     # -- state and notifications -----------------------------------------------------------------------

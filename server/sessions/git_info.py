@@ -6,33 +6,39 @@ without Git state. The stored form (``ThreadRecord.git_info``) tells "never look
 up, nothing found or all cleared" (a GitInfo whose fields are all null), which the wire shows as null.
 
 The lookup runs ``git`` three times at once (commit, branch, origin URL), each bounded in time; a cwd that is
-not a repository, a missing ``git`` or a stuck one all give null fields, never an error. ``GitLookups`` shares
-one lookup among the threads that ask about the same cwd at once (fifty first turns in one project spawn three
-processes, not a hundred and fifty, which measurably slowed every running stream) and reuses its answer for a
-moment after.
+not a repository, a missing ``git`` or a stuck one all give null fields, never an error. A git that overruns is
+killed with everything it started (on POSIX it leads a process group of its own, and the group is killed).
+``GitLookups`` shares one lookup among the threads that ask about the same cwd at once (fifty first turns in one
+project spawn three processes, not a hundred and fifty, which measurably slowed every running stream) and reuses
+its answer for a moment after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 
 import anyio
 import msgspec
+from anyio.abc import Process
 from msgspec import UNSET
 
 from protocol._generated.types import GitInfo, ThreadMetadataGitInfoUpdateParams
 
 from ..errors import InvalidRequest
 
-__all__ = ["NOTHING_FOUND", "GitLookups", "apply_patch", "check_patch", "decode", "detect", "encode", "wire_view"]
+__all__ = ["NOTHING_FOUND", "GitLookups", "apply_patch", "check_patch", "decode", "detect", "encode", "first_lookup",
+           "wire_view"]
 
 logger = logging.getLogger(__name__)
 
 NOTHING_FOUND = GitInfo(sha=None, branch=None, origin_url=None)
 
 _GIT_SECONDS = 5.0  # as Codex bounds each git command
+_OWN_SESSION = os.name == "posix"  # git leads a process group of its own, so an overrun ends all it started
 _REUSE_SECONDS = 2.0  # a repository's HEAD seldom moves within this; a turn started later looks again
 _decoder = msgspec.json.Decoder(GitInfo)
 _FIELDS = (("sha", "sha"), ("branch", "branch"), ("origin_url", "originUrl"))
@@ -56,19 +62,40 @@ def wire_view(stored: bytes | None) -> GitInfo | None:
 async def _git(cwd: str, *args: str) -> str | None:
     """One ``git`` command's trimmed output, or None when it fails, is missing or hangs."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}  # never prompt, never lock
-    with anyio.move_on_after(_GIT_SECONDS):
+    try:
+        # stdin is the daemon's wire and stderr its log: git gets neither.
+        process = await anyio.open_process(["git", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL, start_new_session=_OWN_SESSION)
+    # No git on PATH or a cwd that no longer exists (OSError); a cwd that cannot be a path at all, such as one
+    # with a NUL byte, which thread/start accepts (ValueError).
+    except (OSError, ValueError) as exc:
+        logger.debug("git %s in %s failed to start: %s", args[0], cwd, exc)
+        return None
+    output, code = bytearray(), None
+    async with process:
         try:
-            # stdin is the daemon's wire and stderr its log: git gets neither.
-            done = await anyio.run_process(["git", *args], cwd=cwd, env=env, check=False,
-                                           stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError as exc:  # no git on PATH, or a cwd that no longer exists
-            logger.debug("git %s in %s failed to start: %s", args[0], cwd, exc)
-            return None
-        if done.returncode != 0:
-            return None
-        return done.stdout.decode("utf-8", "replace").strip() or None
-    logger.warning("git %s in %s took over %.0f s; its answer is left out", args[0], cwd, _GIT_SECONDS)
-    return None
+            with anyio.move_on_after(_GIT_SECONDS):
+                assert process.stdout is not None
+                async for chunk in process.stdout:  # to its end: git, and all it started, are done writing
+                    output += chunk
+                code = await process.wait()
+        finally:
+            if code is None:  # it overran, or the lookup was cancelled
+                _end(process)
+    if code is None:
+        logger.warning("git %s in %s took over %g s; its answer is left out", args[0], cwd, _GIT_SECONDS)
+        return None
+    return (output.decode("utf-8", "replace").strip() or None) if code == 0 else None
+
+
+def _end(process: Process) -> None:
+    """End a git that overran and, on POSIX, everything it started: a wrapper script's children would otherwise
+    run on, orphaned. They share git's process group unless they left it themselves, as a daemon does."""
+    with contextlib.suppress(ProcessLookupError):  # all of them have exited already
+        if _OWN_SESSION:
+            os.killpg(process.pid, signal.SIGKILL)  # the group outlives git itself while its children run
+        elif process.returncode is None:
+            process.kill()
 
 
 async def detect(cwd: str) -> GitInfo:
@@ -85,6 +112,16 @@ async def detect(cwd: str) -> GitInfo:
     branch = found["branch"]
     # A detached HEAD names no branch: git answers "HEAD".
     return GitInfo(sha=found["sha"], branch=None if branch == "HEAD" else branch, origin_url=found["origin_url"])
+
+
+async def first_lookup(lookups: GitLookups, cwd: str, turn_count: int) -> GitInfo:
+    """The Git state to record for a thread that has none yet: its cwd's state now, as Codex looks it up when it
+    first writes a thread. Nothing, for a thread that has turns already: it was first written before Threadline
+    kept Git state (store migration 3), Codex never looks a thread up after that first write, and the cwd's state
+    today is not what it was then."""
+    if turn_count > 0:
+        return NOTHING_FOUND
+    return await lookups.get(cwd)
 
 
 class _Lookup:

@@ -31,7 +31,7 @@ from protocol._generated.types import (
 from ..errors import InvalidRequest
 from ..ids import now_s
 from ..store import ThreadRecord, WriteBatch
-from .actor import ThreadSession
+from .actor import NotLoaded, ThreadSession
 from .peer import ClientPeer
 from .service import Sessions
 from .turn import ActiveTurn
@@ -46,22 +46,23 @@ _TURN_END_SECONDS = 60  # as turn/interrupt waits: a turn's ending is bounded (i
 
 async def _update(sessions: Sessions, thread_id: str, missing: str,
                   then: Callable[[ThreadSession], Awaitable[None]] | None = None, **fields: Any) -> ThreadRecord:
-    """Apply a record update through the actor when loaded (``then`` runs in the same job), else to the store."""
-    record = await sessions.record(thread_id, missing=missing)
-    session = sessions.loaded(record.id)
-    if session is None:
+    """Apply a record update through the actor when loaded (``then`` runs in the same job), else to the store; a
+    thread that loads or unloads meanwhile gets it all the same (``Sessions.change``)."""
+
+    async def in_store() -> ThreadRecord:
         with sessions.errors(missing):
-            await sessions.store.write(WriteBatch(record.id).update_thread(**fields))
+            record = await sessions.store.get_thread(thread_id)
+            await sessions.store.write(WriteBatch(thread_id).update_thread(**fields))
         return msgspec.structs.replace(record, **fields)
 
-    async def apply() -> ThreadRecord:
+    async def in_actor(session: ThreadSession) -> ThreadRecord:
         session.record = msgspec.structs.replace(session.record, **fields)
-        await session.persist(WriteBatch(record.id).update_thread(**fields))
+        await session.persist(WriteBatch(thread_id).update_thread(**fields))
         if then is not None:
             await then(session)
         return session.record
 
-    return await session.call(apply)
+    return await sessions.change(thread_id, in_store, in_actor)
 
 
 def _is_ephemeral(sessions: Sessions, thread_id: str) -> bool:
@@ -84,7 +85,12 @@ async def _end_running_turn(session: ThreadSession) -> None:
             active.scope.cancel()
         return active or session.ending  # a turn already ending is waited for all the same
 
-    turn = await session.call(job)
+    try:
+        turn = await session.call(job)
+    except NotLoaded:
+        if session.unloaded:
+            return  # it unloaded first (an idle unload): no turn runs in it
+        raise
     if turn is None:
         return
     with anyio.move_on_after(_TURN_END_SECONDS):
@@ -106,7 +112,7 @@ async def archive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After
     session = sessions.loaded(current.id)
     if session is not None:
         await _end_running_turn(session)
-    record = await _update(sessions, thread_id, missing, _unload_if_idle, archived=True)
+    record = await _update(sessions, current.id, missing, _unload_if_idle, archived=True)
 
     async def announce() -> None:
         await peer.notify(N.THREAD_ARCHIVED, ThreadArchivedNotification(thread_id=record.id))
@@ -155,7 +161,7 @@ async def unarchive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> tup
     current = await sessions.record(thread_id, missing=missing)
     if not current.archived:
         raise InvalidRequest(missing.format(id=current.id))
-    record = await _update(sessions, thread_id, missing, archived=False)
+    record = await _update(sessions, current.id, missing, archived=False)
     session = sessions.loaded(record.id)
 
     async def announce() -> None:
@@ -175,7 +181,7 @@ async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
         raise InvalidRequest(f"ephemeral thread does not support metadata updates: {current.id}")
     if current.archived:
         raise InvalidRequest(missing.format(id=current.id))
-    record = await _update(sessions, params.thread_id, missing, name=name, updated_at=now_s())
+    record = await _update(sessions, current.id, missing, name=name, updated_at=now_s())
 
     async def announce() -> None:
         await sessions.deps.broadcast(N.THREAD_NAME_UPDATED,

@@ -2,7 +2,9 @@
 
 As Codex: the answer is the thread as now stored, without turns; nothing is announced and ``updatedAt`` does
 not move (it is metadata, not activity). A thread whose Git state was never looked up (no turn yet) is looked
-up first, so the patch edits what the thread would have recorded. Ephemeral threads keep no metadata.
+up first, so the patch edits what the thread would have recorded (nothing, for a thread stored with turns before
+Git state was kept). Ephemeral threads keep no metadata. A patch that races a load or an unload of its thread is
+neither lost nor refused (``Sessions.change``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from protocol._generated.types import ThreadMetadataUpdateParams, ThreadMetadata
 from ..errors import InvalidRequest
 from ..store import ThreadRecord, WriteBatch
 from . import git_info
+from .actor import ThreadSession
 from .params import opt
 from .service import Sessions
 from .views import NOT_LOADED, thread_view
@@ -30,26 +33,25 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
     if session is not None and session.ephemeral:
         raise InvalidRequest(f"ephemeral thread does not support metadata updates: {record.id}")
     # Looked up outside the actor: git may take seconds, and the thread's turn must not wait on it.
-    detected = await sessions.deps.git.get(record.cwd) if record.git_info is None else None
+    detected = None
+    if record.git_info is None:
+        detected = await git_info.first_lookup(sessions.deps.git, record.cwd, record.turn_count)
 
-    def patched(stored: bytes | None) -> bytes:
-        current = git_info.decode(stored) or detected or git_info.NOTHING_FOUND
-        return git_info.encode(git_info.apply_patch(current, changes))
+    def patched(stored: ThreadRecord) -> ThreadRecord:
+        current = git_info.decode(stored.git_info) or detected or git_info.NOTHING_FOUND
+        return msgspec.structs.replace(stored, git_info=git_info.encode(git_info.apply_patch(current, changes)))
 
-    session = sessions.loaded(record.id)  # it may have been loaded while git answered
-    status: ThreadStatus
-    if session is None:
-        record = msgspec.structs.replace(record, git_info=patched(record.git_info))
+    async def in_store() -> tuple[ThreadRecord, ThreadStatus]:
         with sessions.errors(_MISSING):
-            await sessions.store.write(WriteBatch(record.id).update_thread(git_info=record.git_info))
-        status = NOT_LOADED
-    else:
-        loaded = session
+            stored = patched(await sessions.store.get_thread(record.id))
+            await sessions.store.write(WriteBatch(record.id).update_thread(git_info=stored.git_info))
+        return stored, NOT_LOADED
 
-        async def apply() -> tuple[ThreadRecord, ThreadStatus]:
-            loaded.record = msgspec.structs.replace(loaded.record, git_info=patched(loaded.record.git_info))
-            await loaded.persist(WriteBatch(loaded.thread_id).update_thread(git_info=loaded.record.git_info))
-            return loaded.record, loaded.status
+    async def in_actor(session: ThreadSession) -> tuple[ThreadRecord, ThreadStatus]:
+        session.record = patched(session.record)
+        await session.persist(WriteBatch(session.thread_id).update_thread(git_info=session.record.git_info))
+        return session.record, session.status
 
-        record, status = await session.call(apply)
+    # Loaded or not by now (git may have taken seconds), and maybe loading or unloading as we write.
+    record, status = await sessions.change(record.id, in_store, in_actor)
     return ThreadMetadataUpdateResponse(thread=thread_view(record, status=status, store_path=sessions.store.path))

@@ -1,15 +1,18 @@
 """``Sessions``: the façade handlers use — store, registry and shared session dependencies in one place.
 
-It loads sessions on demand, finds loaded ones, and translates store errors into client errors in Codex's
+It loads sessions on demand, finds loaded ones, changes threads whether loaded or not (``change``: through the
+actor, else in the store with loads held back), and translates store errors into client errors in Codex's
 wording (the message depends on the method: ``thread/resume`` says ``no rollout found for thread id <id>``,
 ``thread/read`` says ``thread not loaded: <id>``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from ..config import Settings
 from ..errors import InvalidRequest
@@ -23,11 +26,13 @@ from ..store import (
     WriteBatch,
 )
 from ..store.base import check_thread_id
-from .actor import SessionDeps, ThreadSession
+from .actor import NotLoaded, SessionDeps, ThreadSession
 from .registry import SessionRegistry
 from .views import encode_turn_data, turn_view
 
 __all__ = ["Sessions"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,6 +84,32 @@ class Sessions:
             return ThreadSession(record, self.deps)
 
         return await self.registry.load(thread_id, make)
+
+    async def change(self, thread_id: str, in_store: Callable[[], Awaitable[T]],
+                     in_actor: Callable[[ThreadSession], Awaitable[T]]) -> T:
+        """Change a stored thread, loaded or not, and return what the change returns.
+
+        A loaded thread is changed by ``in_actor``, run as its actor's job: the actor stays the only writer of its
+        state. A thread that is not loaded is changed by ``in_store``, with every load of it held back until that
+        returns, so no load reads the record from before the change (``in_store`` reads the record it changes).
+        A thread that unloads before its actor gets to the job (an archive, an idle unload) is changed in the
+        store instead: the change is not lost to the race.
+        """
+        changed: list[T] = []
+
+        async def not_loaded() -> None:
+            changed.append(await in_store())
+
+        while True:
+            if await self.registry.while_not_loaded(thread_id, not_loaded):
+                return changed[0]
+            session = self.loaded(thread_id)
+            assert session is not None  # while_not_loaded found it loaded, with no await since
+            try:
+                return await session.call(partial(in_actor, session))
+            except NotLoaded:
+                if not session.unloaded:
+                    raise  # its actor is stopping (a shutdown), the thread still registered: nothing to fall back on
 
     def live_turn_id(self, thread_id: str) -> str | None:
         """The id of the turn running on ``thread_id`` right now, if any."""

@@ -314,7 +314,15 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
 async def _look_up_git_info(session: ThreadSession) -> None:
     """The thread's first turn records its cwd's Git state, as Codex does when it first writes a thread. A write
     of its own: the turn's batches never carry it, so they cannot undo a ``thread/metadata/update``."""
-    found = git_info.encode(await session.deps.git.get(session.meta.settings.cwd))
+    try:
+        found = git_info.encode(await git_info.first_lookup(session.deps.git, session.meta.settings.cwd,
+                                                            session.record.turn_count))
+    except Exception:
+        # Git state is an annotation: a lookup that breaks must not cost the user their turn. Stored as nothing
+        # found, as outside a repository, so it is not tried at every turn.
+        logger.exception("thread %s: looking up the Git state of %r failed; none is recorded",
+                         session.thread_id, session.meta.settings.cwd)
+        found = git_info.encode(git_info.NOTHING_FOUND)
     if session.record.git_info is not None:
         return  # a thread/metadata/update came first while git answered: what it stored stands
     session.record = msgspec.structs.replace(session.record, git_info=found)

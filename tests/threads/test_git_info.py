@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +50,12 @@ async def test_a_lookup_without_git_or_without_its_directory_finds_nothing(tmp_p
 
 
 @pytest.mark.anyio
+async def test_a_cwd_that_cannot_be_a_path_finds_nothing() -> None:
+    # thread/start accepts any string as its cwd; one with a NUL byte cannot even be handed to git.
+    assert await git_info.detect("/tmp/a\x00b") == git_info.NOTHING_FOUND
+
+
+@pytest.mark.anyio
 async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "git"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")
@@ -54,6 +63,39 @@ async def test_a_git_that_hangs_is_given_up_on_and_finds_nothing(tmp_path: Path,
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setattr(git_info, "_GIT_SECONDS", 0.2)
     assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX; elsewhere git alone is killed")
+@pytest.mark.parametrize("ended_by", ["its own timeout", "a cancelled lookup"])
+async def test_a_git_that_hangs_is_ended_with_everything_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    ended_by: str) -> None:
+    # A git wrapper that starts a helper, then hangs. Both hold a FIFO open while they live: when the test reads
+    # the FIFO's end, every one of them has ended.
+    alive = tmp_path / "alive"
+    os.mkfifo(alive)
+    fake = tmp_path / "git"
+    fake.write_text('#!/bin/sh\nexec 3>"$ALIVE"\nsleep 60 &\necho "$!" >&3\nexec sleep 60\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("ALIVE", str(alive))
+    reader = os.open(alive, os.O_RDONLY | os.O_NONBLOCK)  # opened first, so no writer waits for a reader
+    helpers = bytearray()
+    try:
+        if ended_by == "its own timeout":
+            monkeypatch.setattr(git_info, "_GIT_SECONDS", 1.0)
+            assert await git_info.detect(str(tmp_path)) == git_info.NOTHING_FOUND
+        else:  # as an interrupted first turn cancels its lookup
+            with anyio.move_on_after(1.0):
+                await git_info.detect(str(tmp_path))
+        with anyio.fail_after(10):
+            await read_to_end(reader, helpers)
+        assert len(helpers.split()) == 3  # one helper for each git command, all of them ended
+    finally:
+        os.close(reader)
+        for pid in helpers.split():  # only when the test fails: end its own orphans, by pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 @pytest.mark.anyio
@@ -112,6 +154,15 @@ async def test_a_cancelled_lookup_is_not_taken_for_an_answer(monkeypatch: pytest
                 await anyio.wait_all_tasks_blocked()
                 first.cancel_scope.cancel()
     assert answers == [FOUND] and len(calls) == 2
+
+
+async def read_to_end(fd: int, into: bytearray) -> None:
+    """Read a non-blocking ``fd`` until every writer has closed it."""
+    while True:
+        await anyio.wait_readable(fd)
+        if not (chunk := os.read(fd, 4096)):
+            return
+        into += chunk
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:

@@ -9,9 +9,13 @@ import anyio
 import pytest
 
 from protocol.client import RpcFailure
-from server.sessions import manage
+from server.rpc.connection import Connection
+from server.sessions import lifecycle, manage
 from server.sessions import turn as turn_module
+from server.sessions.actor import ThreadSession
 from server.sessions.registry import SessionRegistry
+from server.sessions.service import Sessions
+from server.sessions.views import IDLE, NOT_LOADED
 from server.simulator import Gate, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -482,7 +486,8 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
                     tg.start_soon(ask, "thread/delete")
                     await deleting.wait()
                     go.set()
-            # Whichever the actor served first, the resume is answered for real: the thread as it was, or missing.
+            # Whichever the actor served first, the resume is answered for real: the thread as it was, or missing
+            # (the test below forces the orderings that answer "missing").
             assert answers["thread/delete"] == {}
             resumed = answers["thread/resume"]
             assert resumed == (-32600, f"no rollout found for thread id {thread_id}") or (
@@ -490,3 +495,137 @@ async def test_a_delete_racing_a_resume_that_is_loading_the_thread_leaves_nothin
             assert (await h.client.request("thread/loaded/list", {}))["data"] == []
             assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
                 -32600, f"no rollout found for thread id {thread_id}")
+
+
+@pytest.mark.parametrize("order", ["its job queued behind the delete's unload", "its reads after the delete"])
+async def test_a_resume_that_loses_the_race_to_a_delete_is_told_the_thread_is_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, order: str) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+        paused, deleted = anyio.Event(), anyio.Event()
+        notify, respond = Connection.notify, lifecycle._resume_response
+
+        async def held_announcement(self: Connection, method: str, params: Any) -> None:
+            if method == "thread/status/changed" and params.status == IDLE and not paused.is_set():
+                paused.set()  # the resume has loaded the thread; its job is not queued yet
+                await deleted.wait()
+            await notify(self, method, params)
+
+        async def held_answer(*args: Any) -> Any:
+            paused.set()  # the resume has subscribed; its answer is not read from the store yet
+            await deleted.wait()
+            return await respond(*args)
+
+        if order == "its job queued behind the delete's unload":
+            monkeypatch.setattr(Connection, "notify", held_announcement)
+        else:
+            monkeypatch.setattr(lifecycle, "_resume_response", held_answer)
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            answers: dict[str, Any] = {}
+
+            async def resume() -> None:
+                try:
+                    answers["resume"] = await h.client.request("thread/resume",
+                                                               {"threadId": thread_id, "excludeTurns": True})
+                except RpcFailure as exc:
+                    answers["resume"] = (exc.code, exc.message)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(resume)
+                    await paused.wait()
+                    answers["delete"] = await h.client.request("thread/delete", {"threadId": thread_id})
+                    deleted.set()
+            assert answers == {"delete": {}, "resume": (-32600, f"no rollout found for thread id {thread_id}")}
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+
+
+@pytest.mark.parametrize("held_at", ["before the unload", "the unload's announcement"])
+@pytest.mark.parametrize("method", ["thread/name/set", "thread/archive"])
+async def test_a_rename_or_archive_racing_an_idle_unload_is_done_all_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, held_at: str) -> None:
+    """The request reaches the thread as it unloads for want of a subscriber: queued behind the unload in its
+    actor, or after the unload has begun. Either way the change is made, in the store."""
+    holding, go = anyio.Event(), anyio.Event()
+    unload_now, notify = ThreadSession.unload_now, Connection.notify
+
+    async def held_unload(self: ThreadSession, *, closed: bool) -> None:
+        holding.set()  # in the unload's job: the thread not unloaded yet, its mailbox open
+        await go.wait()
+        await unload_now(self, closed=closed)
+
+    async def held_announcement(self: Connection, method: str, params: Any) -> None:
+        if method == "thread/status/changed" and params.status == NOT_LOADED and not holding.is_set():
+            holding.set()  # inside the unload: the thread still registered, its mailbox still open
+            await go.wait()
+        await notify(self, method, params)
+
+    if held_at == "before the unload":
+        monkeypatch.setattr(ThreadSession, "unload_now", held_unload)
+    else:
+        monkeypatch.setattr(Connection, "notify", held_announcement)
+    params = {"threadId": "", "name": "renamed"} if method == "thread/name/set" else {"threadId": ""}
+    async with running_server(tmp_path, overrides=["thread_idle_unload_seconds=0"]) as h:
+        thread_id = params["threadId"] = (await h.client.request("thread/start", {}))["thread"]["id"]
+        answers: dict[str, Any] = {}
+
+        async def ask() -> None:
+            try:
+                answers[method] = await h.client.request(method, params)
+            except RpcFailure as exc:
+                answers[method] = (exc.code, exc.message)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                await h.client.request("thread/unsubscribe", {"threadId": thread_id})
+                await holding.wait()
+                tg.start_soon(ask)
+                await anyio.wait_all_tasks_blocked()  # the request is as far as it gets while the unload is held
+                go.set()
+        assert answers[method] == {}
+        thread = (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]
+        assert thread["status"] == {"type": "notLoaded"}
+        if method == "thread/name/set":
+            assert thread["name"] == "renamed"
+        else:  # archived: resuming it is refused until it is unarchived
+            assert await _refused(h, "thread/resume", {"threadId": thread_id}) == (
+                -32600, f"thread {thread_id} is archived; unarchive it first (thread/unarchive)")
+
+
+async def test_a_rename_of_a_thread_that_is_loading_reaches_the_loaded_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    # A resume is held once it has read the thread, before its actor starts; the rename comes in then, and the
+    # load goes on once the rename is either written or waiting for the load.
+    loading, go, renamed = anyio.Event(), anyio.Event(), anyio.Event()
+    settle, while_not_loaded = Sessions._settle_cut_turn, SessionRegistry.while_not_loaded
+
+    async def held_load(self: Sessions, loading_id: str) -> None:
+        loading.set()
+        await go.wait()
+        await settle(self, loading_id)
+
+    async def noted(self: SessionRegistry, *args: Any) -> bool:
+        renamed.set()  # waiting for the load to end
+        return await while_not_loaded(self, *args)
+
+    monkeypatch.setattr(Sessions, "_settle_cut_turn", held_load)
+    monkeypatch.setattr(SessionRegistry, "while_not_loaded", noted)
+    async with running_server(tmp_path) as h:
+
+        async def rename() -> None:
+            await h.client.request("thread/name/set", {"threadId": thread_id, "name": "renamed"})
+            renamed.set()  # answered while the load was held: written under it
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(h.client.request, "thread/resume", {"threadId": thread_id, "excludeTurns": True})
+                await loading.wait()
+                tg.start_soon(rename)
+                await renamed.wait()
+                go.set()
+        read = await h.client.request("thread/read", {"threadId": thread_id})
+        assert read["thread"]["status"] == {"type": "idle"} and read["thread"]["name"] == "renamed"
