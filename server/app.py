@@ -29,6 +29,7 @@ from .sessions.registry import SessionRegistry
 from .sessions.service import Sessions
 from .sessions.services import TurnServices
 from .store import SqliteStore
+from .store.leases import ThreadLeases
 from .transport import Transport
 from .transport.stdio import stdio_transport
 
@@ -74,7 +75,8 @@ async def serve(
     app = App(settings)
     app.turn_services = TurnServices(settings, transport=http_transport)
     async with SqliteStore.open(settings.home) as store, anyio.create_task_group() as tg:
-        registry = SessionRegistry()
+        leases = ThreadLeases.open(settings.home)
+        registry = SessionRegistry(leases)
         await tg.start(registry.run)
         deps = SessionDeps(store=store, broadcast=app.broadcast, unload_delay=_unload_delay(settings))
         app.sessions = Sessions(settings, store, registry, deps, __version__)
@@ -90,6 +92,7 @@ async def serve(
             with anyio.CancelScope(shield=True):
                 await registry.shutdown()
                 await app.turn_services.aclose()
+            leases.close()  # every thread this process still held is free for another daemon
             tg.cancel_scope.cancel()
 
 

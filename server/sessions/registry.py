@@ -3,6 +3,10 @@
 ``SessionRegistry.run`` is started once by the app and owns every actor's task. Loading is single-flight
 per thread id (two concurrent ``thread/resume`` calls get the same actor). An actor that ends — unloaded,
 shut down, or killed by its own bug — removes itself, and the daemon goes on.
+
+A stored thread is only loaded, or changed while not loaded, under its lease (``store.leases``): a thread
+another daemon on the same home has loaded is refused with "already has an active writer", before anything of
+it is read or written here.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..errors import InvalidRequest
+from ..store.leases import ThreadLeases
+
 if TYPE_CHECKING:
     from .actor import ThreadSession
 
@@ -23,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 class SessionRegistry:
-    def __init__(self) -> None:
+    def __init__(self, leases: ThreadLeases | None = None) -> None:
+        self._leases = leases or ThreadLeases(None)
         self._sessions: dict[str, ThreadSession] = {}
         self._loading: dict[str, anyio.Event] = {}
         self._tg: TaskGroup | None = None
@@ -60,8 +68,13 @@ class SessionRegistry:
             return existing, False
         done = self._loading[thread_id] = anyio.Event()
         try:
-            session = await make()
-            await self.start(session)
+            self._take(thread_id)
+            try:
+                session = await make()
+                await self.start(session)
+            except BaseException:
+                self._leases.give_back(thread_id)
+                raise
             return session, True
         finally:
             del self._loading[thread_id]
@@ -82,18 +95,27 @@ class SessionRegistry:
             await existing.ended.wait()
         done = self._loading[thread_id] = anyio.Event()
         try:
-            await fn()
+            self._take(thread_id)
+            try:
+                await fn()
+            finally:
+                self._leases.give_back(thread_id)
             return True
         finally:
             del self._loading[thread_id]
             done.set()
 
+    def _take(self, thread_id: str) -> None:
+        if not self._leases.take(thread_id):
+            raise InvalidRequest(f"thread {thread_id} already has an active writer: another Threadline process "
+                                 "sharing this home has it loaded")
+
     async def start(self, session: ThreadSession) -> None:
         assert self._tg is not None, "registry is not running"
         if self._closing:
-            from ..errors import InvalidRequest
-
             raise InvalidRequest("Server is shutting down")
+        if not session.ephemeral:
+            self._take(session.thread_id)  # a new thread's, or again one load took: taking it twice is harmless
         self._sessions[session.thread_id] = session
         await self._tg.start(self._run_actor, session)
 
@@ -105,6 +127,8 @@ class SessionRegistry:
         finally:
             if self._sessions.get(session.thread_id) is session:
                 del self._sessions[session.thread_id]
+                if not session.ephemeral:
+                    self._leases.give_back(session.thread_id)
 
     def cut_endings(self) -> None:
         """Cancel every turn ending still under way. Each has written its turn before showing it, so what is cut
