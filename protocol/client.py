@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from ._generated.methods import ClientMethod, ClientNotificationMethod, ServerNotificationMethod
 
-__all__ = ["AppServerClient", "Message", "RpcFailure", "ServerRequestHandler"]
+__all__ = ["AppServerClient", "Message", "RpcFailure", "ServerRequestHandler", "lines_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,21 @@ def _turn_id_of(params: Any) -> str | None:
     return None
 
 
+async def lines_of(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The non-blank lines of a byte stream split on ``\\n`` only. An unfinished line is kept as its pieces and
+    joined once, when it ends, so a frame of many megabytes arriving in small reads costs linear time."""
+    pending: list[bytes] = []
+    async for chunk in chunks:
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        first, *lines, rest = chunk.split(b"\n")
+        for line in (b"".join([*pending, first]), *lines):
+            if line.strip():
+                yield line
+        pending = [rest] if rest else []
+
+
 class AppServerClient:
     def __init__(self, send: Callable[[bytes], Awaitable[None]], frames: AsyncIterator[bytes]) -> None:
         self._send = send
@@ -92,16 +107,7 @@ class AppServerClient:
         assert process.stdin is not None and process.stdout is not None
         stdin, stdout = process.stdin, process.stdout
 
-        async def frames() -> AsyncIterator[bytes]:
-            buffer = b""
-            async for chunk in stdout:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield line
-
-        client = cls(stdin.send, frames())
+        client = cls(stdin.send, lines_of(stdout))
         client.process = process
         try:
             async with client.running():

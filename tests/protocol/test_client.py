@@ -10,7 +10,7 @@ import anyio
 import msgspec
 import pytest
 
-from protocol.client import AppServerClient, RpcFailure
+from protocol.client import AppServerClient, RpcFailure, lines_of
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +109,26 @@ async def test_server_requests_without_a_handler_or_with_a_bad_answer_get_errors
 
 async def _unencodable() -> Any:
     return object()
+
+
+
+class _Chunks:
+    """A byte stream that hands out the given chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        async def gen() -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                yield chunk
+
+        return gen()
+
+
+async def test_lines_are_cut_on_newlines_only_however_the_bytes_arrive() -> None:
+    wire = b'{"a":1}\n\n{"b":"x\xe2\x80\xa8y"}\r\n{"c":3}\n{"partial":'
+    for size in (1, 2, 3, 7, len(wire)):
+        chunks = [wire[i:i + size] for i in range(0, len(wire), size)]
+        lines = [line async for line in lines_of(_Chunks(chunks))]
+        assert lines == [b'{"a":1}', b'{"b":"x\xe2\x80\xa8y"}\r', b'{"c":3}']
