@@ -63,7 +63,9 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
         direction=opt(params.sort_direction) or "desc",
         archived=params.archived is True,
         cwds=tuple(os.path.normpath(c) for c in ((cwd,) if isinstance(cwd, str) else cwd or ())),  # "/tmp/" is /tmp
-        model_providers=tuple(opt(params.model_providers) or ()),
+        # As Codex: left out (or null) means the configured provider only, and [] means every provider.
+        model_providers=tuple(providers) if (providers := opt(params.model_providers)) is not None
+        else (sessions.default_provider,),
         source_kinds=tuple(opt(params.source_kinds) or INTERACTIVE_SOURCES),
         search_term=opt(params.search_term) or None,
         require_turns=True,

@@ -84,7 +84,7 @@ def _default_settings(sessions: Sessions) -> ThreadSettings:
     cfg = sessions.settings
     return ThreadSettings(
         model=cfg.get("model") or DEFAULT_MODEL,
-        model_provider=cfg.get("model_provider") or "openai",
+        model_provider=sessions.default_provider,
         cwd=os.getcwd(),
         approval_policy=cfg.get("approval_policy") or "on-request",
         approvals_reviewer=cfg.get("approvals_reviewer") or "user",

@@ -1,0 +1,67 @@
+"""thread/list filters as Codex 0.163.0 applies them: the default provider, searchTerm, and the edge values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.simulator import Simulator
+from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+
+def _with_second_provider(base_url: str) -> list[str]:
+    """The simulator as the configured provider `sim`, and again as `sim2`, which threads can pick."""
+    return [*sim_overrides(base_url),
+            f'model_providers.sim2={{ name = "Sim Two", base_url = "{base_url}", env_key = "SIM_API_KEY" }}']
+
+
+async def _thread_with_turn(h: Harness, text: str, **start: Any) -> str:
+    thread_id = (await h.client.request("thread/start", start))["thread"]["id"]
+    await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": text}]})
+    return thread_id
+
+
+async def _ids(h: Harness, params: dict[str, Any]) -> list[str]:
+    return [t["id"] for t in (await h.client.request("thread/list", params))["data"]]
+
+
+async def test_without_model_providers_only_the_configured_provider_is_listed_and_an_empty_list_means_all(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=_with_second_provider(sim.base_url), env=SIM_ENV) as h:
+            cwd = str(tmp_path)
+            a = await _thread_with_turn(h, "alpha on sim", cwd=cwd)
+            b = await _thread_with_turn(h, "beta on sim2", cwd=cwd, modelProvider="sim2")
+            c = await _thread_with_turn(h, "gamma on sim", cwd=cwd)
+            assert await _ids(h, {}) == [c, a]
+            assert await _ids(h, {"modelProviders": None}) == [c, a]
+            assert await _ids(h, {"modelProviders": []}) == [c, b, a]
+            assert await _ids(h, {"modelProviders": ["sim2"]}) == [b]
+            assert await _ids(h, {"modelProviders": ["sim", "sim2"]}) == [c, b, a]
+
+            # Every other filter keeps the default: cwd, sources, search, sort, exclusions.
+            assert await _ids(h, {"cwd": cwd}) == [c, a]
+            assert await _ids(h, {"cwd": [cwd, str(tmp_path / "elsewhere")]}) == [c, a]
+            assert await _ids(h, {"sourceKinds": ["vscode"]}) == [c, a]
+            assert await _ids(h, {"searchTerm": "on sim"}) == [c, a]
+            assert await _ids(h, {"searchTerm": "beta"}) == []
+            assert await _ids(h, {"sortKey": "updated_at", "sortDirection": "asc"}) == [a, c]
+            assert await _ids(h, {"excludedThreadIds": [a]}) == [c]
+
+            # A cursor walk sees the same threads, page by page.
+            walked, cursor = [], None
+            for _ in range(5):
+                page = await h.client.request("thread/list", {"limit": 1} | ({"cursor": cursor} if cursor else {}))
+                walked += [t["id"] for t in page["data"]]
+                if (cursor := page["nextCursor"]) is None:
+                    break
+            assert walked == [c, a]
+
+            await h.client.request("thread/archive", {"threadId": a})
+            await h.client.request("thread/archive", {"threadId": b})
+            assert await _ids(h, {"archived": True}) == [a]
+            assert await _ids(h, {"archived": True, "modelProviders": []}) == [b, a]
