@@ -106,7 +106,7 @@ async def bench_threads(root: Path, count: int, reps: int) -> None:
             ),
             ("one cwd", ThreadQuery(limit=50, cwds=(CWDS[3],))),
             ("two cwds", ThreadQuery(limit=50, cwds=(CWDS[3], CWDS[4]))),
-            ("search term, 50 hits (scan until found)", ThreadQuery(limit=50, search_term="BUG NUMBER")),
+            ("search term, 50 hits (scan until found)", ThreadQuery(limit=50, search_term="bug number")),
             ("search term, no hit (full scan)", ThreadQuery(limit=50, search_term="no such words")),
             ("archived only (none exist)", ThreadQuery(limit=50, archived=True)),
         ]

@@ -65,3 +65,20 @@ async def test_without_model_providers_only_the_configured_provider_is_listed_an
             await h.client.request("thread/archive", {"threadId": b})
             assert await _ids(h, {"archived": True}) == [a]
             assert await _ids(h, {"archived": True, "modelProviders": []}) == [b, a]
+
+
+async def test_search_term_is_a_case_sensitive_substring_of_the_name_or_the_preview(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            pie = await _thread_with_turn(h, "alpha Apple pie")
+            named = await _thread_with_turn(h, "gamma cherry")
+            await h.client.request("thread/name/set", {"threadId": named, "name": "Named Thing"})
+            found = {term: await _ids(h, {"searchTerm": term}) for term in (
+                "Apple pie", "alpha", "Named", "Thing", "cherry", "a",
+                "apple", "APPLE", "named", "thing", "NAMED", "%", "_", "pie ", "alpha  Apple")}
+            assert found == {
+                "Apple pie": [pie], "alpha": [pie], "Named": [named], "Thing": [named], "cherry": [named],
+                "a": [named, pie],
+                # As Codex: no case folding, no LIKE wildcards, no trimming.
+                "apple": [], "APPLE": [], "named": [], "thing": [], "NAMED": [], "%": [], "_": [], "pie ": [],
+                "alpha  Apple": []}
