@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from protocol.client import RpcFailure
 from server.simulator import Simulator
 from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
 
@@ -82,3 +83,45 @@ async def test_search_term_is_a_case_sensitive_substring_of_the_name_or_the_prev
                 # As Codex: no case folding, no LIKE wildcards, no trimming.
                 "apple": [], "APPLE": [], "named": [], "thing": [], "NAMED": [], "%": [], "_": [], "pie ": [],
                 "alpha  Apple": []}
+
+
+async def _refusal(h: Harness, method: str, params: dict[str, Any]) -> tuple[int, str, Any]:
+    with pytest.raises(RpcFailure) as refused:
+        await h.client.request(method, params)
+    return refused.value.code, refused.value.message, refused.value.data
+
+
+async def test_edge_values_of_thread_list_are_answered_as_codex_answers_them(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            a = await _thread_with_turn(h, "alpha", cwd=str(tmp_path))
+            b = await _thread_with_turn(h, "beta", cwd=str(tmp_path))
+            # An empty list of directories allows none; no thread is in a section.
+            assert await h.client.request("thread/list", {"cwd": []}) == {
+                "data": [], "nextCursor": None, "backwardsCursor": None}
+            assert await _ids(h, {"sectionId": "some-section"}) == []
+            assert await _ids(h, {"sortKey": "section_position", "sectionId": "some-section"}) == []
+            for section in ({}, {"sectionId": None}):
+                assert await _refusal(h, "thread/list", {"sortKey": "section_position", **section}) == (
+                    -32600, "section-position sorting requires a section filter", None)
+
+            # Excluded ids are UUIDs in any of their spellings; anything else refuses the whole list.
+            spellings = [a.upper(), a.replace("-", ""), f"urn:uuid:{a}", f"{{{a}}}"]
+            assert [await _ids(h, {"excludedThreadIds": [spelling]}) for spelling in spellings] == [[b]] * 4
+            assert await _ids(h, {"excludedThreadIds": ["00000000-0000-0000-0000-000000000000"]}) == [b, a]
+            for bad in ("not-a-uuid", "", f"urn:uuid:{a.replace('-', '')}", f"{{{a}"):
+                code, message, _ = await _refusal(h, "thread/list", {"excludedThreadIds": [b, bad]})
+                assert (code, message) == (-32602, f"invalid excluded thread id: {bad}")
+            too_many = [f"00000000-0000-0000-0000-{n:012d}" for n in range(101)]
+            assert (await _refusal(h, "thread/list", {"excludedThreadIds": too_many}))[:2] == (
+                -32602, "excludedThreadIds accepts at most 100 entries")
+            assert (await _refusal(h, "thread/list", {"originators": ["someone"]}))[:2] == (
+                -32602, "originator filtering is not supported by the local app-server")
+
+            # limit is a u32, as in Codex: 2^32 - 1 is a (large) page, 2^32 is refused and names the field.
+            assert await _ids(h, {"limit": 4294967295}) == [b, a]
+            for method, params in (("thread/list", {}), ("thread/loaded/list", {}),
+                                   ("thread/turns/list", {"threadId": a}), ("thread/items/list", {"threadId": a}),
+                                   ("model/list", {})):
+                code, _, data = await _refusal(h, method, {**params, "limit": 4294967296})
+                assert (code, data) == (-32602, {"path": "$.limit"}), method
