@@ -103,7 +103,9 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
         else (sessions.default_provider,),
         source_kinds=tuple(opt(params.source_kinds) or INTERACTIVE_SOURCES),
         search_term=opt(params.search_term) or None,
-        require_turns=True,
+        # As Codex: a thread is listed once a user message has given it a preview (a fork's own first turn,
+        # not its source's); the archived listing shows every archived thread, even one that never ran a turn.
+        require_preview=params.archived is not True,
         exclude_ids=excluded,
     )
     with sessions.errors():

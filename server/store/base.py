@@ -132,7 +132,7 @@ class ThreadQuery(msgspec.Struct, frozen=True, kw_only=True):
     model_providers: tuple[str, ...] = ()
     source_kinds: tuple[str, ...] = ()
     search_term: str | None = None  # case-sensitive substring of name or preview, as Codex matches it
-    require_turns: bool = False  # hide threads that have no turn yet
+    require_preview: bool = False  # hide threads whose preview is "": no user message has started them yet
     exclude_ids: tuple[str, ...] = ()
 
 

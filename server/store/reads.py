@@ -96,8 +96,8 @@ def list_threads(conn: sqlite3.Connection, query: ThreadQuery) -> Page[ThreadRec
         # filters the rows the sort index walks, and the walk stops once the page is full.
         sql.append("AND (instr(name, ?) > 0 OR instr(preview, ?) > 0)")
         params += [query.search_term] * 2
-    if query.require_turns:
-        sql.append("AND turn_count > 0")
+    if query.require_preview:
+        sql.append("AND preview <> ''")
     if query.exclude_ids:
         sql.append(f"AND id NOT IN ({_marks(query.exclude_ids)})")
         params += [thread_id.lower() for thread_id in query.exclude_ids]

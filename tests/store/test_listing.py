@@ -32,7 +32,7 @@ def reference(records: list[ThreadRecord], query: ThreadQuery) -> list[str]:
             and (not query.model_providers or record.model_provider in query.model_providers)
             and (not query.source_kinds or record.source_kind in query.source_kinds)
             and (not term or term in (record.name or "") or term in record.preview)
-            and (not query.require_turns or record.turn_count > 0)
+            and (not query.require_preview or record.preview != "")
             and record.id not in query.exclude_ids
         )
 
@@ -93,9 +93,9 @@ QUERIES = {
     "search in preview": ThreadQuery(limit=3, search_term="Straße"),
     "search in another case finds nothing": ThreadQuery(limit=3, search_term="école"),
     "search is no LIKE pattern": ThreadQuery(limit=3, search_term="fix%parser"),
-    "require turns": ThreadQuery(limit=8, require_turns=True),
+    "require a preview": ThreadQuery(limit=8, require_preview=True),
     "everything at once": ThreadQuery(
-        limit=2, cwds=("/src/alpha", "/src/beta"), source_kinds=("vscode", "cli", "appServer"), require_turns=True
+        limit=2, cwds=("/src/alpha", "/src/beta"), source_kinds=("vscode", "cli", "appServer"), require_preview=True
     ),
     "a term nothing has": ThreadQuery(search_term="nowhere"),
 }
