@@ -62,11 +62,11 @@ async def fill(store: SqliteStore, count: int, seed: int) -> None:
                 cwd=rng.choice(CWDS),
                 model_provider=rng.choice(["openai", "openai", "ollama"]),
                 source_kind=rng.choice(SOURCES),
-                preview=f"please fix bug number {index} in the parser",
+                preview=f"please fix bug number {index} in the parser" if index % 10 else "",
                 data=payload,
             )
             batch = WriteBatch(thread_id).create_thread(record)
-            if index % 10:  # one thread in ten never got a turn (require_turns hides it)
+            if index % 10:  # one thread in ten never got a turn, so it has no preview (require_preview hides it)
                 batch.put_turn(f"turn-{index}", "completed", b'{"status":"completed"}')
             await store.write(batch)
 
@@ -101,12 +101,12 @@ async def bench_threads(root: Path, count: int, reps: int) -> None:
             ("first page sorted by updated_at", ThreadQuery(limit=50, sort_key="updated_at")),
             ("first page asc", ThreadQuery(limit=50, direction="asc")),
             (
-                "interactive sources + require_turns",
-                ThreadQuery(limit=50, source_kinds=INTERACTIVE, require_turns=True),
+                "interactive sources + require_preview",
+                ThreadQuery(limit=50, source_kinds=INTERACTIVE, require_preview=True),
             ),
             ("one cwd", ThreadQuery(limit=50, cwds=(CWDS[3],))),
             ("two cwds", ThreadQuery(limit=50, cwds=(CWDS[3], CWDS[4]))),
-            ("search term, 50 hits (scan until found)", ThreadQuery(limit=50, search_term="BUG NUMBER")),
+            ("search term, 50 hits (scan until found)", ThreadQuery(limit=50, search_term="bug number")),
             ("search term, no hit (full scan)", ThreadQuery(limit=50, search_term="no such words")),
             ("archived only (none exist)", ThreadQuery(limit=50, archived=True)),
         ]

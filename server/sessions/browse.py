@@ -8,6 +8,8 @@ its live status when loaded, ``notLoaded`` otherwise. Nothing here loads a sessi
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from typing import Any
 
 from msgspec import UNSET
@@ -54,8 +56,41 @@ def _limit(value: Any, default: int = DEFAULT_PAGE) -> int:
     return max(1, min(int(value), MAX_PAGE))  # as Codex: 0 is taken as 1
 
 
+_HYPHENATED = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SIMPLE = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def _excluded_id(value: str) -> str:
+    """An ``excludedThreadIds`` entry as a canonical thread id. Codex parses each as a UUID, in any of its four
+    spellings (hyphenated, 32 hex digits, braced, ``urn:uuid:``), and refuses the list over one that is not."""
+    if _HYPHENATED.fullmatch(value) or _SIMPLE.fullmatch(value):
+        return str(uuid.UUID(value))
+    if value.startswith("urn:uuid:"):
+        wrapped = value.removeprefix("urn:uuid:")
+    elif value.startswith("{") and value.endswith("}"):
+        wrapped = value[1:-1]
+    else:
+        wrapped = ""
+    if _HYPHENATED.fullmatch(wrapped):  # only the hyphenated form may be wrapped
+        return wrapped.lower()
+    raise InvalidParams(f"invalid excluded thread id: {value}")
+
+
 async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadListResponse:
+    given_excluded = opt(params.excluded_thread_ids) or []
+    if len(given_excluded) > 100:
+        raise InvalidParams("excludedThreadIds accepts at most 100 entries")  # Codex's words
+    excluded = tuple(_excluded_id(value) for value in given_excluded)
+    if opt(params.originators):
+        raise InvalidParams("originator filtering is not supported by the local app-server")  # Codex's words
+    section = opt(params.section_id)
+    if params.sort_key == "section_position" and section is None:
+        raise InvalidRequest("section-position sorting requires a section filter")  # Codex's code and words
     cwd = opt(params.cwd)
+    if section is not None or cwd == []:
+        # As Codex answers both: no thread is in a section (Threadline keeps none), and an empty list of
+        # directories allows none.
+        return ThreadListResponse(data=[], next_cursor=None, backwards_cursor=None)
     query = ThreadQuery(
         limit=_limit(params.limit),
         cursor=opt(params.cursor),
@@ -63,16 +98,16 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
         direction=opt(params.sort_direction) or "desc",
         archived=params.archived is True,
         cwds=tuple(os.path.normpath(c) for c in ((cwd,) if isinstance(cwd, str) else cwd or ())),  # "/tmp/" is /tmp
-        model_providers=tuple(opt(params.model_providers) or ()),
+        # As Codex: left out (or null) means the configured provider only, and [] means every provider.
+        model_providers=tuple(providers) if (providers := opt(params.model_providers)) is not None
+        else (sessions.default_provider,),
         source_kinds=tuple(opt(params.source_kinds) or INTERACTIVE_SOURCES),
         search_term=opt(params.search_term) or None,
-        require_turns=True,
-        exclude_ids=tuple(opt(params.excluded_thread_ids) or ()),
+        # As Codex: a thread is listed once a user message has given it a preview (a fork's own first turn,
+        # not its source's); the archived listing shows every archived thread, even one that never ran a turn.
+        require_preview=params.archived is not True,
+        exclude_ids=excluded,
     )
-    if len(query.exclude_ids) > 100:
-        raise InvalidParams("excludedThreadIds accepts at most 100 ids")
-    if opt(params.originators):
-        raise InvalidParams("originators filtering is only available on hosted runtimes")
     with sessions.errors():
         page = await sessions.store.list_threads(query)
     data = []

@@ -34,6 +34,8 @@ from protocol._generated.types import (
 )
 
 __all__ = [
+    "AUDIO_PREVIEW",
+    "IMAGE_PREVIEW",
     "assistant_text",
     "input_message",
     "output_to_thread_item",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 _MAX_LOCAL_IMAGE = 20 * 1024 * 1024
+IMAGE_PREVIEW = "[Image]"  # Codex's preview of a first message that is an image and no text
+AUDIO_PREVIEW = "[Audio]"
 
 
 def _read_image(path: str) -> bytes | None:
@@ -93,10 +97,18 @@ def input_message(inputs: Sequence[UserInput]) -> dict[str, Any]:
 
 
 def preview_of(inputs: Sequence[UserInput]) -> str:
-    """A thread's preview: the first text the user typed (trimmed to one screen line)."""
+    """A thread's preview: the first text the user typed (trimmed to one screen line); for input without text,
+    Codex's placeholder for its first image or audio clip. "" for anything else, and a thread whose preview is ""
+    is not listed (``thread/list``) until a later input gives it one, as Codex lists a thread from its first
+    user message on."""
     for item in inputs:
         if isinstance(item, TextUserInput) and item.text.strip():
             return item.text.strip().splitlines()[0][:200]
+    for item in inputs:
+        if isinstance(item, ImageUserInput | LocalImageUserInput):
+            return IMAGE_PREVIEW
+        if isinstance(item, AudioUserInput | LocalAudioUserInput):
+            return AUDIO_PREVIEW
     return ""
 
 

@@ -104,10 +104,10 @@ def _response_fields(session: ThreadSession) -> dict[str, Any]:
             "reasoning_effort": s.reasoning_effort, "instruction_sources": [], "disabled_plugin_ids": []}
 
 
-def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = None, preview: str = "") -> ThreadRecord:
+def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = None) -> ThreadRecord:
     now = now_s()
     return ThreadRecord(id=thread_id, created_at=now, updated_at=now, cwd=meta.settings.cwd,
-                        model_provider=meta.settings.model_provider, source_kind="vscode", preview=preview,
+                        model_provider=meta.settings.model_provider, source_kind="vscode", preview="",
                         forked_from_id=forked_from, data=encode_meta(meta))
 
 
@@ -262,7 +262,9 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
                                    settings=settings, token_usage=base.token_usage if whole else None,
                                    last_response_tokens=base.last_response_tokens if whole else 0)
-    record = _new_record(thread_id, meta, forked_from=source_id, preview=source_record.preview)
+    # As Codex: a fork's preview is its own first user message, not its source's, so it is listed
+    # (thread/list) once it has had a turn of its own.
+    record = _new_record(thread_id, meta, forked_from=source_id)
     ephemeral = params.ephemeral is True
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
         record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))

@@ -29,7 +29,6 @@ from protocol._generated.types import (
 )
 
 from ..errors import InvalidRequest
-from ..ids import now_s
 from ..store import ThreadRecord, WriteBatch
 from .actor import NotLoaded, ThreadSession
 from .peer import ClientPeer
@@ -181,7 +180,8 @@ async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
         raise InvalidRequest(f"ephemeral thread does not support metadata updates: {current.id}")
     if current.archived:
         raise InvalidRequest(missing.format(id=current.id))
-    record = await _update(sessions, current.id, missing, name=name, updated_at=now_s())
+    # As Codex: a rename is not activity, so updatedAt (and the updated_at order of thread/list) stays.
+    record = await _update(sessions, current.id, missing, name=name)
 
     async def announce() -> None:
         await sessions.deps.broadcast(N.THREAD_NAME_UPDATED,

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from ..config import Settings
 from ..errors import InvalidRequest
+from ..providers import OPENAI_PROVIDER_ID
 from ..store import (
     InvalidCursor,
     InvalidThreadId,
@@ -42,6 +43,11 @@ class Sessions:
     registry: SessionRegistry
     deps: SessionDeps
     version: str
+
+    @property
+    def default_provider(self) -> str:
+        """The provider new threads use (config ``model_provider``), which ``thread/list`` lists by default."""
+        return self.settings.get("model_provider") or OPENAI_PROVIDER_ID
 
     def loaded(self, thread_id: str) -> ThreadSession | None:
         return self.registry.get(thread_id)

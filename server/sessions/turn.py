@@ -256,8 +256,16 @@ class ActiveTurn:
             batch.put_item(self.turn_id, item.id, _encoder.encode(item), started_at_ms=started,
                            completed_at_ms=completed)
         batch.append_history(self.turn_id, [_encoder.encode(entry) for entry in self.unsaved_history])
-        batch.update_thread(updated_at=now_s(), preview=session.record.preview, data=encode_meta(session.meta))
+        batch.update_thread(updated_at=self.touch(), preview=session.record.preview, data=encode_meta(session.meta))
         return batch
+
+    def touch(self) -> int:
+        """The thread's new ``updatedAt``, set on the session's record as well as written: a loaded thread is shown
+        (thread/read, thread/list) from its record, so the two must move together, as Codex moves it with every
+        turn."""
+        now = now_s()
+        self.session.record = msgspec.structs.replace(self.session.record, updated_at=now)
+        return now
 
     async def flush(self) -> None:
         """Persist what this turn has produced so far (a consistent step: completed items and history)."""

@@ -131,8 +131,8 @@ class ThreadQuery(msgspec.Struct, frozen=True, kw_only=True):
     cwds: tuple[str, ...] = ()  # exact match, any of
     model_providers: tuple[str, ...] = ()
     source_kinds: tuple[str, ...] = ()
-    search_term: str | None = None  # case-insensitive substring of name or preview
-    require_turns: bool = False  # hide threads that have no turn yet
+    search_term: str | None = None  # case-sensitive substring of name or preview, as Codex matches it
+    require_preview: bool = False  # hide threads whose preview is "": no user message has started them yet
     exclude_ids: tuple[str, ...] = ()
 
 

@@ -72,14 +72,7 @@ def _connect_reader(path: Path) -> sqlite3.Connection:
         timeout=_BUSY_TIMEOUT_MS / 1000,
     )
     conn.execute("PRAGMA query_only = ON")
-    # Case-insensitive substring match for thread/list's searchTerm. SQLite's own LIKE/lower() fold ASCII
-    # only; casefold handles the titles people actually write.
-    conn.create_function("tl_contains", 2, _contains, deterministic=True)
     return conn
-
-
-def _contains(haystack: str | None, needle: str) -> bool:
-    return haystack is not None and needle in haystack.casefold()
 
 
 class ReadPool:

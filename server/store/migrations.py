@@ -130,7 +130,32 @@ def _v3_git_info(conn: sqlite3.Connection) -> None:
     _run(conn, ["ALTER TABLE threads ADD COLUMN git_info BLOB"])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_core_tables, _v2_cwd_indexes, _v3_git_info)
+def _v4_media_previews(conn: sqlite3.Connection) -> None:
+    # thread/list now lists a (non-archived) thread once it has a preview, as Codex does, instead of once it has a
+    # turn. A first input without text (an image, an audio clip) used to leave the preview "" and now gives
+    # Codex's placeholder; threads stored before that get it here, so an upgrade does not drop them from the
+    # list. One pass over threads, reading items only of threads with turns and no preview (few: those whose user
+    # messages never had text), and only their user messages' content.
+    media = "json_extract(part.value, '$.type') IN ('image', 'localImage', 'audio', 'localAudio')"
+    _run(
+        conn,
+        [
+            f"""UPDATE threads SET preview = COALESCE((
+                SELECT CASE WHEN json_extract(part.value, '$.type') IN ('image', 'localImage')
+                            THEN '[Image]' ELSE '[Audio]' END
+                FROM items, json_each(CAST(items.data AS TEXT), '$.content') AS part
+                WHERE items.thread_pk = threads.pk
+                  AND json_extract(CAST(items.data AS TEXT), '$.type') = 'userMessage'
+                  AND {media}
+                ORDER BY items.seq, part.key
+                LIMIT 1
+            ), '')
+            WHERE preview = '' AND turn_count > 0""",
+        ],
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_core_tables, _v2_cwd_indexes, _v3_git_info, _v4_media_previews)
 LATEST_VERSION = len(MIGRATIONS)
 
 

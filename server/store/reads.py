@@ -91,10 +91,13 @@ def list_threads(conn: sqlite3.Connection, query: ThreadQuery) -> Page[ThreadRec
             sql.append(f"AND {column_name} IN ({_marks(values)})")
             params += values
     if query.search_term:
-        sql.append("AND (tl_contains(name, ?) OR tl_contains(preview, ?))")
-        params += [query.search_term.casefold()] * 2
-    if query.require_turns:
-        sql.append("AND turn_count > 0")
+        # As Codex: a case-sensitive substring of the name or the preview. instr() compares characters exactly,
+        # where LIKE would fold ASCII case and read % and _ as wildcards. No index serves a substring: this
+        # filters the rows the sort index walks, and the walk stops once the page is full.
+        sql.append("AND (instr(name, ?) > 0 OR instr(preview, ?) > 0)")
+        params += [query.search_term] * 2
+    if query.require_preview:
+        sql.append("AND preview <> ''")
     if query.exclude_ids:
         sql.append(f"AND id NOT IN ({_marks(query.exclude_ids)})")
         params += [thread_id.lower() for thread_id in query.exclude_ids]

@@ -108,8 +108,9 @@ async def _verify(daemon: Daemon, threads: dict[str, ThreadNote], ids: set[str],
         read = await client.request("thread/read", {"threadId": thread_id, "includeTurns": True}, timeout=20)
         thread = read["thread"]
         check_thread(threads[thread_id], thread, findings)
-        if thread["turns"]:
-            assert thread_id in listed, f"thread {thread_id} has turns but thread/list does not show it"
+        # Listed once a user message gave it a preview (a fork: once it ran a turn of its own), as Codex lists.
+        assert (thread_id in listed) == bool(thread["preview"]), \
+            f"thread {thread_id}: preview {thread['preview']!r}, but listed is {thread_id in listed}"
         resumed = await client.request("thread/resume", {"threadId": thread_id}, timeout=20)
         assert [t["id"] for t in resumed["thread"]["turns"]] == [t["id"] for t in thread["turns"]]
         if thread["turns"]:

@@ -25,14 +25,14 @@ SOURCES = ["vscode", "cli", "appServer", "subAgent"]
 
 def reference(records: list[ThreadRecord], query: ThreadQuery) -> list[str]:
     def keep(record: ThreadRecord) -> bool:
-        term = (query.search_term or "").casefold()
+        term = query.search_term or ""
         return (
             record.archived == query.archived
             and (not query.cwds or record.cwd in query.cwds)
             and (not query.model_providers or record.model_provider in query.model_providers)
             and (not query.source_kinds or record.source_kind in query.source_kinds)
-            and (not term or term in (record.name or "").casefold() or term in record.preview.casefold())
-            and (not query.require_turns or record.turn_count > 0)
+            and (not term or term in (record.name or "") or term in record.preview)
+            and (not query.require_preview or record.preview != "")
             and record.id not in query.exclude_ids
         )
 
@@ -89,11 +89,13 @@ QUERIES = {
     "two cwds by updated_at": ThreadQuery(limit=5, cwds=("/src/beta", "/src/gamma"), sort_key="updated_at"),
     "providers": ThreadQuery(limit=6, model_providers=("ollama",)),
     "source kinds": ThreadQuery(limit=6, source_kinds=("vscode", "cli")),
-    "search in name, any case": ThreadQuery(limit=3, search_term="école"),
-    "search in preview, casefolded": ThreadQuery(limit=3, search_term="STRASSE"),
-    "require turns": ThreadQuery(limit=8, require_turns=True),
+    "search in name": ThreadQuery(limit=3, search_term="ÉCOLE mod"),
+    "search in preview": ThreadQuery(limit=3, search_term="Straße"),
+    "search in another case finds nothing": ThreadQuery(limit=3, search_term="école"),
+    "search is no LIKE pattern": ThreadQuery(limit=3, search_term="fix%parser"),
+    "require a preview": ThreadQuery(limit=8, require_preview=True),
     "everything at once": ThreadQuery(
-        limit=2, cwds=("/src/alpha", "/src/beta"), source_kinds=("vscode", "cli", "appServer"), require_turns=True
+        limit=2, cwds=("/src/alpha", "/src/beta"), source_kinds=("vscode", "cli", "appServer"), require_preview=True
     ),
     "a term nothing has": ThreadQuery(search_term="nowhere"),
 }

@@ -7,8 +7,10 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from protocol._generated.types import AudioUserInput, LocalImageUserInput, TextUserInput, UserMessageThreadItem
 from server.store import SqliteStore, StoreError, WriteBatch, connections
 from server.store.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
 
@@ -106,3 +108,45 @@ async def test_opening_a_store_reads_no_thread_data(home: Path, monkeypatch: pyt
     assert opening, "the trace should have seen the migration check"
     for statement in opening:
         assert not any(table in statement for table in ("threads", "turns", "items", "history", "checkpoints"))
+
+
+@pytest.mark.anyio
+async def test_version_4_gives_threads_whose_first_input_had_no_text_codex_s_placeholder_preview(home: Path) -> None:
+    """thread/list lists a thread once it has a preview; threads stored when an image-only first message left the
+    preview empty get "[Image]" (or "[Audio]"), so an upgrade does not drop them from the list."""
+
+    def user_message(*content: object) -> bytes:
+        return msgspec.json.encode(UserMessageThreadItem(id=new_id(), content=list(content), client_id=None))
+
+    answer = msgspec.json.encode({"type": "agentMessage", "id": "a", "text": "[Image] is not a user's"})
+    image, audio = LocalImageUserInput(path="/tmp/cat.png", detail=None), AudioUserInput(url="https://x/a.wav")
+    blank = TextUserInput(text="   ", text_elements=[])
+    firsts: dict[str, list[bytes]] = {
+        "[Image]": [user_message(blank, image)],
+        "[Audio]": [answer, user_message(audio, image)],  # the first clip or picture decides
+        "": [user_message(blank), answer],  # nothing Codex would preview: stays unlisted
+    }
+    ids: dict[str, str] = {}
+    async with SqliteStore.open(home) as store:
+        for expected, items in firsts.items():
+            record = thread_record()
+            batch = WriteBatch(record.id).create_thread(record).put_turn("t1", "completed", b"{}")
+            for n, data in enumerate(items):
+                batch.put_item("t1", f"i{n}", data)
+            await store.write(batch)
+            ids[expected] = record.id
+        untouched = thread_record(preview="typed words")
+        await store.write(WriteBatch(untouched.id).create_thread(untouched).put_turn("t1", "completed", b"{}")
+                          .put_item("t1", "i0", user_message(image)))
+        no_turn = thread_record()
+        await store.write(WriteBatch(no_turn.id).create_thread(no_turn))
+        path = store.path
+    with raw(path) as conn:
+        conn.execute("PRAGMA user_version = 3")  # as stored by the version before
+    async with SqliteStore.open(home) as store:
+        previews = {expected: (await store.get_thread(thread_id)).preview for expected, thread_id in ids.items()}
+        assert previews == {"[Image]": "[Image]", "[Audio]": "[Audio]", "": ""}
+        assert (await store.get_thread(untouched.id)).preview == "typed words"
+        assert (await store.get_thread(no_turn.id)).preview == ""
+    with raw(path) as conn:
+        assert schema_version(conn) == LATEST_VERSION

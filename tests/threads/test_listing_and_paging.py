@@ -40,7 +40,7 @@ async def test_thread_list_filters_by_cwd_search_and_archive_and_pages_with_stab
             assert [t["id"] for t in by_cwd["data"]] == [c, a]
             with_slash = await h.client.request("thread/list", {"cwd": str(tmp_path / "a") + "/"})
             assert [t["id"] for t in with_slash["data"]] == [c, a]
-            searched = await h.client.request("thread/list", {"searchTerm": "PARSER"})
+            searched = await h.client.request("thread/list", {"searchTerm": "parser"})
             assert {t["id"] for t in searched["data"]} == {a, c}
             oldest_first = await h.client.request("thread/list", {"sortDirection": "asc"})
             assert [t["id"] for t in oldest_first["data"]] == [a, b, c]
