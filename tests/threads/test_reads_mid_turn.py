@@ -1,0 +1,202 @@
+"""Reading a thread while a turn runs: every read shows the items the turn has completed so far, exactly as
+their `item/completed` announced them and in that order, and none still in progress — as Codex 0.163.0 does,
+so a client that reconnects mid-turn keeps what it was already shown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from server.simulator import FunctionCall, Gate, Reasoning, Reply, Simulator, Text
+from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+Message = dict[str, Any]
+
+
+def _say(text: str) -> list[Message]:
+    return [{"type": "text", "text": text}]
+
+
+def _completed(events: list[Message]) -> list[Message]:
+    """The items of ``events`` in the order their ``item/completed`` announced them."""
+    return [e["params"]["item"] for e in events if e["method"] == "item/completed"]
+
+
+def _deltas(events: list[Message]) -> int:
+    return sum(1 for e in events if e["method"] == "item/agentMessage/delta")
+
+
+async def _until(h: Harness, turn_id: str, done: Callable[[list[Message]], bool]) -> list[Message]:
+    """The turn's notifications from its start until ``done`` holds for them (bounded)."""
+    seen: list[Message] = []
+    async with aclosing(h.client.turn_events(turn_id, timeout=10)) as events:
+        async for event in events:
+            seen.append(event)
+            if done(seen):
+                return seen
+    raise AssertionError(f"the turn ended before the moment the test waits for: {[e['method'] for e in seen]}")
+
+
+async def _rest(h: Harness, turn_id: str) -> list[Message]:
+    return [e async for e in h.client.turn_events(turn_id, timeout=10)]
+
+
+@dataclass
+class Running:
+    h: Harness
+    thread_id: str
+    turn_id: str
+    shown: list[Message]
+    """The turn's notifications so far."""
+
+
+@asynccontextmanager
+async def _stalled(tmp_path: Path, reply: Reply, gate: Gate, until: Callable[[list[Message]], bool],
+                   **thread: Any) -> AsyncIterator[Running]:
+    """A thread whose turn streams ``reply`` up to its stall and has shown what ``until`` waits for."""
+    with Simulator() as sim:
+        sim.enqueue(reply)
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", thread))["thread"]["id"]
+                turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("go")}))["turn"]["id"]
+                yield Running(h, thread_id, turn_id, await _until(h, turn_id, until))
+        finally:
+            gate.release()
+
+
+def _two_messages(gate: Gate) -> Reply:
+    # Events: 1-2 response, 3-8 the first message (one delta), 9-10 the second's start, 11-12 two of its deltas.
+    return Reply(output=[Text("first message done", 1), Text("second message", 4)], stall_after=12, gate=gate)
+
+
+def _second_message_streaming(events: list[Message]) -> bool:
+    return _deltas(events) == 3  # the first message's delta, then two of the second's
+
+
+async def test_a_read_mid_turn_shows_the_items_completed_so_far_as_announced_and_not_the_message_still_streaming(
+        tmp_path: Path) -> None:
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        h, thread_id = run.h, run.thread_id
+        announced = _completed(run.shown)
+        assert [(i["type"], i.get("text")) for i in announced] == [("userMessage", None),
+                                                                   ("agentMessage", "first message done")]
+        read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+        (turn,) = read["thread"]["turns"]
+        assert turn["status"] == "inProgress" and turn["items"] == announced
+        listed = await h.client.request("thread/turns/list", {"threadId": thread_id, "itemsView": "full"})
+        assert [t["items"] for t in listed["data"]] == [announced]
+        bare = await h.client.request("thread/turns/list", {"threadId": thread_id, "itemsView": "notLoaded"})
+        assert [t["items"] for t in bare["data"]] == [[]]
+        items = await h.client.request("thread/items/list", {"threadId": thread_id})
+        notes = [e["params"] for e in run.shown if e["method"] == "item/completed"]
+        assert [(e["turnId"], e["item"], e["completedAtMs"]) for e in items["data"]] == [
+            (run.turn_id, n["item"], n["completedAtMs"]) for n in notes]
+        one_turn = await h.client.request("thread/items/list", {"threadId": thread_id, "turnId": run.turn_id})
+        assert [e["item"] for e in one_turn["data"]] == announced
+
+        gate.release()
+        rest = await _rest(h, run.turn_id)
+        assert rest[-1]["params"]["turn"]["status"] == "completed"
+        done = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+        assert done["thread"]["turns"][0]["items"] == announced + _completed(rest)  # nothing twice, nothing lost
+
+
+async def test_resuming_mid_turn_carries_the_completed_items_in_its_turns_and_its_first_page(tmp_path: Path) -> None:
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        announced = _completed(run.shown)
+        resumed = await run.h.client.request("thread/resume", {
+            "threadId": run.thread_id, "initialTurnsPage": {"itemsView": "full", "limit": 5}})
+        assert resumed["thread"]["status"] == {"type": "active", "activeFlags": []}
+        assert [(t["status"], t["items"]) for t in resumed["thread"]["turns"]] == [("inProgress", announced)]
+        assert [t["items"] for t in resumed["initialTurnsPage"]["data"]] == [announced]
+
+
+async def test_a_reasoning_item_that_finished_mid_response_reads_back_before_the_response_ends(tmp_path: Path) -> None:
+    gate = Gate()
+    # Events: 1-2 response, 3-8 the reasoning (one summary part), 9-10 the message's start, 11-12 two deltas.
+    reply = Reply(output=[Reasoning(summary=("thinking it over",)), Text("the answer comes", 4)], stall_after=12,
+                  gate=gate)
+    async with _stalled(tmp_path, reply, gate, lambda events: _deltas(events) == 2) as run:
+        announced = _completed(run.shown)
+        assert [i["type"] for i in announced] == ["userMessage", "reasoning"]
+        assert announced[1]["summary"] == ["thinking it over"]
+        read = await run.h.client.request("thread/read", {"threadId": run.thread_id, "includeTurns": True})
+        assert read["thread"]["turns"][0]["items"] == announced
+
+
+async def test_a_fork_mid_turn_copies_the_items_completed_so_far_into_an_interrupted_turn(tmp_path: Path) -> None:
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        forked = await run.h.client.request("thread/fork", {"threadId": run.thread_id})
+        (turn,) = forked["thread"]["turns"]
+        assert (turn["id"], turn["status"], turn["items"]) == (run.turn_id, "interrupted", _completed(run.shown))
+        read = await run.h.client.request("thread/read", {"threadId": forked["thread"]["id"], "includeTurns": True})
+        assert read["thread"]["turns"] == forked["thread"]["turns"]
+
+
+async def test_a_steered_message_reads_back_while_the_response_it_started_streams(tmp_path: Path) -> None:
+    gate, second_gate = Gate(), Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("working on it", 2)], stall_after=2, gate=gate),
+                    Reply(output=[Text("done, with the tests", 2)], stall_after=2, gate=second_gate))
+        try:
+            async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+                thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+                turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("hi")}))["turn"]["id"]
+                assert await gate.wait_reached_async(10)
+                await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
+                                                      "input": _say("also add tests")})
+                shown = await _until(h, turn_id, lambda events: len(_completed(events)) == 2)
+                assert await second_gate.wait_reached_async(10)
+                read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+                items = read["thread"]["turns"][0]["items"]
+                assert items == _completed(shown)
+                assert [i["content"][0]["text"] for i in items] == ["hi", "also add tests"]
+        finally:
+            gate.release()
+            second_gate.release()
+
+
+async def test_a_finished_tool_call_reads_back_while_the_next_call_waits_for_the_client(tmp_path: Path) -> None:
+    tool = {"name": "lookup", "description": "Look a word up.", "inputSchema": {"type": "object"}}
+    second_asked, answer_second = anyio.Event(), anyio.Event()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"w": 1}', call_id="call_1"),
+                                  FunctionCall("lookup", '{"w": 2}', call_id="call_2")]),
+                    Reply.text("both found"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+
+            async def answer(message: Message) -> Any:
+                if message["params"]["callId"] == "call_2":
+                    second_asked.set()
+                    await answer_second.wait()
+                return {"success": True, "contentItems": [{"type": "inputText", "text": "found"}]}
+
+            h.client.handlers["item/tool/call"] = answer
+            thread_id = (await h.client.request("thread/start", {"dynamicTools": [tool]}))["thread"]["id"]
+            turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("go")}))["turn"]["id"]
+            with anyio.fail_after(10):
+                await second_asked.wait()
+            shown = await _until(h, turn_id, lambda events: len(_completed(events)) == 2)
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            items = read["thread"]["turns"][0]["items"]
+            assert items == _completed(shown)
+            assert [(i["type"], i.get("id"), i.get("status")) for i in items] == [
+                ("userMessage", items[0]["id"], None), ("dynamicToolCall", "call_1", "completed")]
+            answer_second.set()
+            rest = await _rest(h, turn_id)
+            assert rest[-1]["params"]["turn"]["status"] == "completed"
+        # The answered call went to the model with the client's answer, as it always did.
+        outputs = [i for i in sim.requests[-1].body["input"] if i.get("type") == "function_call_output"]
+        assert [o["call_id"] for o in outputs] == ["call_1", "call_2"]
