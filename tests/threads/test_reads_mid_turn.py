@@ -122,6 +122,24 @@ async def test_resuming_mid_turn_carries_the_completed_items_in_its_turns_and_it
         assert [t["items"] for t in resumed["initialTurnsPage"]["data"]] == [announced]
 
 
+async def test_the_summary_view_of_a_running_turn_is_its_user_message_alone_until_it_has_answered(
+        tmp_path: Path) -> None:
+    # As Codex 0.163.0: a message completed mid-turn is not the turn's answer yet, in thread/turns/list and in
+    # resume's first page alike; once the turn completes its summary is the opening message and the answer.
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        h, opening = run.h, _completed(run.shown)[0]
+        listed = await h.client.request("thread/turns/list", {"threadId": run.thread_id})
+        assert [(t["itemsView"], t["items"]) for t in listed["data"]] == [("summary", [opening])]
+        resumed = await h.client.request("thread/resume", {"threadId": run.thread_id, "excludeTurns": True,
+                                                           "initialTurnsPage": {"itemsView": "summary"}})
+        assert [t["items"] for t in resumed["initialTurnsPage"]["data"]] == [[opening]]
+        gate.release()
+        rest = await _rest(h, run.turn_id)
+        listed = await h.client.request("thread/turns/list", {"threadId": run.thread_id})
+        assert [t["items"] for t in listed["data"]] == [[opening, _completed(rest)[-1]]]
+
+
 async def test_a_reasoning_item_that_finished_mid_response_reads_back_before_the_response_ends(tmp_path: Path) -> None:
     gate = Gate()
     # Events: 1-2 response, 3-8 the reasoning (one summary part), 9-10 the message's start, 11-12 two deltas.
