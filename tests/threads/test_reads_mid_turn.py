@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from server.simulator import FunctionCall, Gate, Reasoning, Reply, Simulator, Text
+from server.store import SqliteStore, TurnRecord
 from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +68,8 @@ async def _stalled(tmp_path: Path, reply: Reply, gate: Gate, until: Callable[[li
         try:
             async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
                 thread_id = (await h.client.request("thread/start", thread))["thread"]["id"]
-                turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("go")}))["turn"]["id"]
+                started = await h.client.request("turn/start", {"threadId": thread_id, "input": _say("go")})
+                turn_id = started["turn"]["id"]
                 yield Running(h, thread_id, turn_id, await _until(h, turn_id, until))
         finally:
             gate.release()
@@ -171,7 +173,8 @@ async def test_a_steered_message_reads_back_while_the_response_it_started_stream
         try:
             async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
                 thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
-                turn_id = (await h.client.request("turn/start", {"threadId": thread_id, "input": _say("hi")}))["turn"]["id"]
+                started = await h.client.request("turn/start", {"threadId": thread_id, "input": _say("hi")})
+                turn_id = started["turn"]["id"]
                 assert await gate.wait_reached_async(10)
                 await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
                                                       "input": _say("also add tests")})
@@ -218,3 +221,52 @@ async def test_a_finished_tool_call_reads_back_while_the_next_call_waits_for_the
         # The answered call went to the model with the client's answer, as it always did.
         outputs = [i for i in sim.requests[-1].body["input"] if i.get("type") == "function_call_output"]
         assert [o["call_id"] for o in outputs] == ["call_1", "call_2"]
+
+
+@pytest.mark.parametrize(("method", "params"), [
+    ("thread/read", {"includeTurns": True}),
+    ("thread/turns/list", {"itemsView": "full"}),
+    ("thread/resume", {}),
+], ids=["read", "turns list", "resume"])
+async def test_a_read_that_races_the_turns_ending_shows_it_ended_with_every_item_never_cut_short(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, params: Message) -> None:
+    # The read's first look at the store finds the turn running; the turn then ends before the read has
+    # answered. The answer must be the turn as it ended (completed, every item once), not a running turn
+    # taken for one a crash cut short.
+    looked, go_on = anyio.Event(), anyio.Event()
+    armed = False
+    read = SqliteStore._read
+
+    async def read_then_wait(self: SqliteStore, fn: Any) -> Any:
+        nonlocal armed
+        result = await read(self, fn)
+        if armed and _running_turn_in(result):
+            armed = False
+            looked.set()
+            await go_on.wait()
+        return result
+
+    monkeypatch.setattr(SqliteStore, "_read", read_then_wait)
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        h = run.h
+        answer: list[Message] = []
+
+        async def ask() -> None:
+            answer.append(await h.client.request(method, {"threadId": run.thread_id, **params}))
+
+        async with anyio.create_task_group() as tg:
+            armed = True
+            tg.start_soon(ask)
+            with anyio.fail_after(10):
+                await looked.wait()
+            gate.release()
+            rest = await _rest(h, run.turn_id)  # turn/completed: the ending is written and announced
+            go_on.set()
+        turns = answer[0]["data"] if method == "thread/turns/list" else answer[0]["thread"]["turns"]
+        assert [(t["status"], t["items"]) for t in turns] == [("completed", _completed(run.shown + rest))]
+
+
+def _running_turn_in(result: Any) -> bool:
+    records = result[0].items if isinstance(result, tuple) else getattr(result, "items", ())
+    return any(isinstance(r, TurnRecord) and r.status == "inProgress" for r in records)
