@@ -270,3 +270,35 @@ async def test_a_read_that_races_the_turns_ending_shows_it_ended_with_every_item
 def _running_turn_in(result: Any) -> bool:
     records = result[0].items if isinstance(result, tuple) else getattr(result, "items", ())
     return any(isinstance(r, TurnRecord) and r.status == "inProgress" for r in records)
+
+
+async def test_a_fork_whose_copy_is_taken_after_the_turn_ended_holds_the_turn_as_it_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # thread/fork is asked while the turn runs, but the turn ends before the store copies the thread: the copy
+    # is of a completed turn with all its items, and must not be relabelled as cut short.
+    copying, go_on = anyio.Event(), anyio.Event()
+    fork = SqliteStore.fork
+
+    async def fork_after_the_end(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        copying.set()
+        await go_on.wait()
+        return await fork(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqliteStore, "fork", fork_after_the_end)
+    gate = Gate()
+    async with _stalled(tmp_path, _two_messages(gate), gate, _second_message_streaming) as run:
+        h = run.h
+        answer: list[Message] = []
+
+        async def ask() -> None:
+            answer.append(await h.client.request("thread/fork", {"threadId": run.thread_id}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            with anyio.fail_after(10):
+                await copying.wait()
+            gate.release()
+            rest = await _rest(h, run.turn_id)
+            go_on.set()
+        turns = answer[0]["thread"]["turns"]
+        assert [(t["status"], t["items"]) for t in turns] == [("completed", _completed(run.shown + rest))]
