@@ -3,6 +3,11 @@
 
 Listings page through the store with keyset cursors (stable while threads are created); a thread's status is
 its live status when loaded, ``notLoaded`` otherwise. Nothing here loads a session.
+
+A running turn reads from the store too: its items are written before their ``item/completed`` goes out
+(``ActiveTurn.item_completed``), so a read shows every item announced so far, in order, and none in progress.
+Turns and their items come from one snapshot (``turn_page``), so a read that races a turn's ending sees it
+running with the items it had, or ended with all of them: never an item twice, never one lost.
 """
 
 from __future__ import annotations
@@ -33,13 +38,13 @@ from protocol._generated.types import (
 )
 
 from ..errors import InvalidParams, InvalidRequest
-from ..store import ThreadQuery
+from ..store import Direction, Page, ThreadQuery, TurnNotFound, TurnRecord
 from .params import opt
 from .peer import ClientPeer
 from .service import Sessions
 from .views import NOT_LOADED, item_entry, thread_view, turn_view
 
-__all__ = ["all_turns", "list_items", "list_loaded", "list_threads", "list_turns", "read_thread"]
+__all__ = ["all_turns", "list_items", "list_loaded", "list_threads", "list_turns", "read_thread", "turn_page"]
 
 DEFAULT_PAGE = 25
 MAX_PAGE = 1000
@@ -149,15 +154,35 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: Client
     return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns, store_path=sessions.store.path))
 
 
+async def turn_page(sessions: Sessions, thread_id: str, view: TurnItemsView, *, cursor: str | None, limit: int,
+                    direction: Direction) -> tuple[list[Turn], Page[TurnRecord]]:
+    """One page of a thread's turns as wire views (``view``), each turn's status and items from one snapshot.
+
+    A turn the snapshot shows running that is not running once it is read has ended since (a thread stops
+    running a turn only once its ending is written) or was cut by a crash: it is read again, so a turn that
+    completed meanwhile never reads as cut short (``turn_view`` shows a turn still stored running, and not
+    running, as interrupted)."""
+    page, items = await sessions.store.turns_with_items(thread_id, cursor=cursor, limit=limit, direction=direction,
+                                                        with_items=view != "notLoaded")
+    live = sessions.live_turn_id(thread_id)
+    records = list(page.items)
+    for index, record in enumerate(records):
+        if record.status == "inProgress" and record.turn_id != live:
+            try:
+                records[index], items[record.turn_id] = await sessions.store.turn_with_items(thread_id,
+                                                                                             record.turn_id)
+            except TurnNotFound:
+                pass  # reverted meanwhile: the snapshot's record stands, as a turn that did not go on
+    return [turn_view(t, items.get(t.turn_id, []), view, live) for t in records], page
+
+
 async def all_turns(sessions: Sessions, thread_id: str) -> list[Turn]:
     """Every stored turn of a thread, oldest first, with all its items (resume, fork, read includeTurns)."""
     out: list[Turn] = []
     cursor = None
     while True:
-        page = await sessions.store.list_turns(thread_id, cursor=cursor, limit=MAX_PAGE, direction="asc")
-        items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-        live = sessions.live_turn_id(thread_id)
-        out.extend(turn_view(t, items.get(t.turn_id, []), "full", live) for t in page.items)
+        turns, page = await turn_page(sessions, thread_id, "full", cursor=cursor, limit=MAX_PAGE, direction="asc")
+        out.extend(turns)
         if page.next_cursor is None:
             return out
         cursor = page.next_cursor
@@ -189,13 +214,8 @@ async def list_turns(sessions: Sessions, params: ThreadTurnsListParams) -> Threa
     view: TurnItemsView = opt(params.items_view) or "summary"
     with sessions.errors("thread not loaded: {id}"):
         await sessions.record(thread_id, missing="thread not loaded: {id}")
-        page = await sessions.store.list_turns(thread_id, cursor=opt(params.cursor), limit=_limit(params.limit),
-                                               direction=opt(params.sort_direction) or "desc")
-        items = {}
-        if view != "notLoaded":
-            items = await sessions.store.items_for_turns(thread_id, [t.turn_id for t in page.items])
-    live = sessions.live_turn_id(thread_id)
-    data = [turn_view(t, items.get(t.turn_id, []), view, live) for t in page.items]
+        data, page = await turn_page(sessions, thread_id, view, cursor=opt(params.cursor), limit=_limit(params.limit),
+                                     direction=opt(params.sort_direction) or "desc")
     return ThreadTurnsListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 

@@ -309,6 +309,8 @@ async def _mark_interrupted(sessions: Sessions, thread_id: str, turn_id: str) ->
         record = await sessions.store.get_turn(thread_id, turn_id)
     except TurnNotFound:
         return  # the running turn had not been persisted yet: nothing to snapshot
+    if record.status != "inProgress":
+        return  # it ended before the copy was taken: the fork holds it as it ended, with all its items
     turn = turn_view(record, None, "notLoaded")
     turn = msgspec.structs.replace(turn, status="interrupted", completed_at=now_s())
     await sessions.store.write(WriteBatch(thread_id).put_turn(turn_id, "interrupted", encode_turn_data(turn)))

@@ -79,8 +79,9 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     turn.lane = await services.startup_lane.enter()  # given back once the first request is built
     history = await ensure_history(turn)
     turn.turn_start_index = len(history)
+    # Its items are written as they complete, with the input's history and the thread's preview: the user's
+    # input is durable before the first request, and a crash cannot lose it.
     await turn.add_input(PendingInput(list(inputs), client_id, tool_output))
-    await turn.flush()  # the user's input is durable before the first request: a crash cannot lose it
     while True:
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it
@@ -109,12 +110,14 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
         if calls:
             await turn.flush()  # the model's calls (and the usage) are durable before any client runs them
         for call in calls:
-            turn.append_history([await run_tool_call(turn, call)])
+            await run_tool_call(turn, call)
         await announce_usage(turn, usage)  # as Codex orders it: once the response's tool calls have run
-        await turn.flush()
         if not calls and not turn.pending_inputs:
             turn.accepting_input = False  # no await since the check: a steer from now on finds no turn
+            # The last step's history and usage go in the ending's batch, with no await before it: its items
+            # were written as they completed, so a write of its own here would only cost the turn a commit.
             break
+        await turn.flush()  # the step is durable before the next request
     _check_output_schema(turn)
 
 

@@ -9,6 +9,8 @@ Contract:
   so does a call made while no client is subscribed to the thread, as in Codex (no request is sent). A client
   that never answers — or disconnects after it was asked — is waited on until the turn is interrupted (the
   ending closes the item and gives the call an "aborted" output so the history stays valid).
+- ``run_tool_call`` appends the call's ``function_call_output`` to the history itself, before its item
+  completes, so the item's write carries it: a stored completed call is one whose answer the model gets.
 """
 
 from __future__ import annotations
@@ -58,21 +60,27 @@ def _argument_problem(schema: Any, arguments: Any) -> str | None:
     return f"{errors[0].message} (at /{where})"
 
 
-async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> dict[str, Any]:
-    """Run one ``function_call`` and return its ``function_call_output`` item."""
+async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> None:
+    """Run one ``function_call``; its ``function_call_output`` joins the history."""
     name = str(call.get("name", ""))
     call_id = str(call.get("call_id") or call.get("id") or "")
     found = tool_index(turn.session.meta.settings.dynamic_tools).get(name)
     if found is None:
-        return _output(call_id, f"error: there is no tool named `{name}`; use one of the tools you were given")
+        turn.append_history([_output(call_id, f"error: there is no tool named `{name}`; use one of the tools you "
+                                              "were given")])
+        return
     namespace, spec = found
     try:
         arguments = msgspec.json.decode(call.get("arguments") or "{}")
     except msgspec.DecodeError:
-        return _output(call_id, f"error: the arguments for `{name}` are not valid JSON; send a JSON object")
+        turn.append_history([_output(call_id, f"error: the arguments for `{name}` are not valid JSON; send a JSON "
+                                              "object")])
+        return
     problem = _argument_problem(spec.input_schema, arguments)
     if problem is not None:
-        return _output(call_id, f"error: the arguments for `{name}` do not match its input schema: {problem}")
+        turn.append_history([_output(call_id, f"error: the arguments for `{name}` do not match its input schema: "
+                                              f"{problem}")])
+        return
 
     item = DynamicToolCallThreadItem(id=call_id, tool=spec.name, namespace=namespace, arguments=arguments,
                                      status="inProgress", content_items=None, success=None, duration_ms=None)
@@ -101,11 +109,11 @@ async def run_tool_call(turn: ActiveTurn, call: dict[str, Any]) -> dict[str, Any
         content = [InputTextDynamicToolCallOutputContentItem(text=note)]
     done = msgspec.structs.replace(item, status="completed" if success else "failed", content_items=content,
                                    success=success, duration_ms=now_ms() - started)
-    await turn.item_completed(done)
     output = tool_output_content(content)
     if not success and not note:  # the model must be able to tell a failure from a result
         if isinstance(output, str):
             output = f"error: {output}" if output else "error: the tool reported a failure"
         else:
             output = [{"type": "input_text", "text": "error: the tool reported a failure"}, *output]
-    return _output(call_id, output)
+    turn.append_history([_output(call_id, output)])
+    await turn.item_completed(done)  # written with the output: no stored answered call reads as aborted

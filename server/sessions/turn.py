@@ -9,6 +9,11 @@ sent becomes its user messages (kept in the history for the next turn, never dro
 client-visible items are closed, every tool call gets an output so the history stays valid for the API,
 everything is persisted in one batch, pending interrupt requests are answered, then
 ``thread/status/changed {idle}`` and ``turn/completed`` go out, in that order.
+
+While the turn runs, every item is durable before its ``item/completed`` goes out (``item_completed``), in
+one write with the history it brought (a user message and its input, a tool call and its output), so every
+read of the running turn — they all read the store — shows exactly the items announced so far, in order, and
+none still in progress, as Codex's do; a SIGKILL leaves the turn as an interrupt at that moment would.
 """
 
 from __future__ import annotations
@@ -176,12 +181,37 @@ class ActiveTurn:
             thread_id=self.thread_id, turn_id=self.turn_id, item=item, started_at_ms=started))
 
     async def item_completed(self, item: ThreadItem) -> None:
+        """Complete ``item``: written (with the history appended before it), then announced.
+
+        Written first, so a read that follows the ``item/completed`` — a client reconnecting mid-turn — finds
+        the item, and no read finds an item before it has completed. The write runs shielded: an interrupt
+        lands before the item completes or after it is announced, never in between (the writer would commit
+        the queued write anyway, and the announcement would be lost). The ending writes its items in its own
+        batch (``held``)."""
+        note = self.complete_item(item)
+        if self.held is None:
+            try:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                    await self.flush()
+            finally:
+                # A failed write still announces the item (the ending writes it, or nothing stored will show
+                # it): the client saw it start, and it completes exactly once.
+                await self._emit_item(N.ITEM_COMPLETED, note)
+        else:
+            await self._emit_item(N.ITEM_COMPLETED, note)
+
+    def complete_item(self, item: ThreadItem) -> ItemCompletedNotification:
+        """The bookkeeping of a completion without its write and announcement (for a caller that writes the item
+        in a batch of its own, then announces it with ``announce``)."""
         _, started = self.open_items.pop(item.id, (item, now_ms()))
         self.streamed.pop(item.id, None)
         completed = now_ms()
         self.unsaved_items.append((item, started, completed))
-        await self._emit_item(N.ITEM_COMPLETED, ItemCompletedNotification(
-            thread_id=self.thread_id, turn_id=self.turn_id, item=item, completed_at_ms=completed))
+        return ItemCompletedNotification(thread_id=self.thread_id, turn_id=self.turn_id, item=item,
+                                         completed_at_ms=completed)
+
+    async def announce(self, note: ItemCompletedNotification) -> None:
+        await self._emit_item(N.ITEM_COMPLETED, note)
 
     def forget_open(self, item_id: str) -> None:
         """Drop a started item that will never complete (a broken attempt's partial output)."""
@@ -213,10 +243,12 @@ class ActiveTurn:
             message = input_message(inputs)
         item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
         await self.item_started(item)
-        await self.item_completed(item)
+        # History and preview first: the item's write carries them, so a stored user message is one the model
+        # is sent (the input is durable before the request that carries it).
         self.append_history([message])
         if not session.record.preview:
             session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
+        await self.item_completed(item)
 
     async def add_tool_output(self, tool_output: TurnToolOutput) -> None:
         """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
@@ -226,9 +258,9 @@ class ActiveTurn:
         item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
                                             output=tool_output.output)
         await self.item_started(item)
-        await self.item_completed(item)
         self.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
                              {"type": "function_call_output", "call_id": call_id, "output": output}])
+        await self.item_completed(item)  # written with the call and output above
 
     async def add_input(self, given: PendingInput) -> None:
         """A turn/start's (or a steer's) input: its tool output, then its message (none for a bare tool output)."""

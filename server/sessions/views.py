@@ -114,7 +114,7 @@ def thread_view(
 def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: TurnItemsView,
               live_turn_id: str | None = None) -> Turn:
     """A stored turn with ``items`` per ``view``: ``full`` all, ``summary`` its first user message and its last
-    answer (as Codex's summary view), else none.
+    answer (as Codex's summary view; a running turn has no answer yet, whatever it has said so far), else none.
 
     A turn stored ``inProgress`` that is not the thread's running turn (``live_turn_id``) was cut off by a
     crash; it reads as ``interrupted``, which is what it became.
@@ -127,8 +127,9 @@ def turn_view(record: TurnRecord, items: Sequence[ItemRecord] | None, view: Turn
     decoded = [decode_item(item.data) for item in items]
     if view == "summary":
         first = next((i for i in decoded if isinstance(i, UserMessageThreadItem)), None)
-        answer = next((i for i in reversed(decoded) if isinstance(i, AgentMessageThreadItem)
-                       and i.phase not in ("partial_answer", "commentary")), None)
+        answer = None if turn.status == "inProgress" else next(
+            (i for i in reversed(decoded) if isinstance(i, AgentMessageThreadItem)
+             and i.phase not in ("partial_answer", "commentary")), None)
         decoded = [i for i in (first, answer) if i is not None]
     return msgspec.structs.replace(turn, items=decoded, items_view=view)
 

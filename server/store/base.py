@@ -178,6 +178,17 @@ class ThreadStore(Protocol):
     async def items_for_turns(self, thread_id: str, turn_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
         """Every item of the given turns, in append order; a turn without items maps to ``[]``."""
 
+    async def turns_with_items(
+        self, thread_id: str, *, cursor: str | None = None, limit: int = 50, direction: Direction = "desc",
+        with_items: bool = True,
+    ) -> tuple[Page[TurnRecord], dict[str, list[ItemRecord]]]:
+        """``list_turns`` and (``with_items``) ``items_for_turns`` of that page, read from one snapshot, so each
+        turn's status and items come from the same committed batches (a turn ending meanwhile is seen either
+        running with the items it had, or ended with all of them)."""
+
+    async def turn_with_items(self, thread_id: str, turn_id: str) -> tuple[TurnRecord, list[ItemRecord]]:
+        """``get_turn`` and its items, from one snapshot."""
+
     async def load_history(self, thread_id: str) -> list[bytes]:
         """Model-visible history: the latest checkpoint's replacement, then every entry appended after it."""
 

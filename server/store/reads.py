@@ -225,6 +225,20 @@ def items_for_turns(conn: sqlite3.Connection, thread_id: str, turn_ids: Sequence
     return result
 
 
+def turns_with_items(
+    conn: sqlite3.Connection, thread_id: str, cursor: str | None, limit: int, direction: Direction, with_items: bool
+) -> tuple[Page[TurnRecord], dict[str, list[ItemRecord]]]:
+    """A page of turns and (``with_items``) their items, from one snapshot: a turn's status and its items agree."""
+    page = list_turns(conn, thread_id, cursor, limit, direction)
+    items = items_for_turns(conn, thread_id, [t.turn_id for t in page.items]) if with_items else {}
+    return page, items
+
+
+def turn_with_items(conn: sqlite3.Connection, thread_id: str, turn_id: str) -> tuple[TurnRecord, list[ItemRecord]]:
+    turn = get_turn(conn, thread_id, turn_id)
+    return turn, items_for_turns(conn, thread_id, [turn_id])[turn_id]
+
+
 _CHECKPOINT_COLUMNS = (
     "seq, turn_id, item_id, mode, trigger, tokens_before, tokens_after, items_replaced, items_kept, created_at, "
     "replacement"

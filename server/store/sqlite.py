@@ -175,6 +175,19 @@ class SqliteStore:
         thread_id, turn_ids = check_thread_id(thread_id), list(turn_ids)
         return await self._read(lambda conn: reads.items_for_turns(conn, thread_id, turn_ids))
 
+    async def turns_with_items(
+        self, thread_id: str, *, cursor: str | None = None, limit: int = 50, direction: Direction = "desc",
+        with_items: bool = True,
+    ) -> tuple[Page[TurnRecord], dict[str, list[ItemRecord]]]:
+        thread_id = check_thread_id(thread_id)
+        return await self._read(
+            lambda conn: reads.turns_with_items(conn, thread_id, cursor, limit, direction, with_items)
+        )
+
+    async def turn_with_items(self, thread_id: str, turn_id: str) -> tuple[TurnRecord, list[ItemRecord]]:
+        thread_id = check_thread_id(thread_id)
+        return await self._read(lambda conn: reads.turn_with_items(conn, thread_id, turn_id))
+
     async def load_history(self, thread_id: str) -> list[bytes]:
         thread_id = check_thread_id(thread_id)
         return await self._read(lambda conn: reads.load_history(conn, thread_id))

@@ -110,6 +110,70 @@ async def test_a_tool_call_cut_by_sigkill_leaves_a_history_the_api_accepts(tmp_p
             await assert_serves_next_turn(fresh.client, sim, thread_id)  # asserts every call has its output
 
 
+async def test_sigkill_mid_response_keeps_every_item_the_client_saw_complete_and_none_it_saw_streaming(
+        tmp_path: Path) -> None:
+    # Items are written before they are announced: a reopened thread shows what a client reconnecting before the
+    # crash would have read, the turn as an interrupt at that moment would have left it.
+    home, gate = tmp_path / "home", Gate()
+    async with Simulator() as sim:
+        # Events: 1-2 response, 3-8 the first message, 9-10 the second's start, 11-12 two of its deltas.
+        sim.enqueue(Reply(output=[Text("first message done", 1), Text("second message", 4)], stall_after=12,
+                          gate=gate))
+        seen: list[Message] = []
+        try:
+            async with spawn_daemon(home, sim.base_url) as daemon:
+                thread_id = await new_thread(daemon.client)
+                turn_id = await start_turn(daemon.client, thread_id, "go")
+                async for event in daemon.client.turn_events(turn_id, timeout=10):
+                    seen.append(event)
+                    if sum(e["method"] == "item/agentMessage/delta" for e in seen) == 3:
+                        break
+                daemon.kill()
+                await daemon.process.wait()
+        finally:
+            gate.release()
+        announced = [e["params"]["item"] for e in seen if e["method"] == "item/completed"]
+        assert [i["type"] for i in announced] == ["userMessage", "agentMessage"]
+        async with spawn_daemon(home, sim.base_url) as fresh:
+            (stored,) = await read_turns(fresh.client, thread_id)
+            assert (stored["status"], stored["items"]) == ("interrupted", announced)
+            await fresh.client.request("thread/resume", {"threadId": thread_id})
+            await assert_serves_next_turn(fresh.client, sim, thread_id)
+
+
+async def test_sigkill_while_a_second_tool_call_waits_keeps_the_first_calls_answer_for_the_model(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"q": "a"}', call_id="call_a"),
+                                  FunctionCall("lookup", '{"q": "b"}', call_id="call_b")]))
+        async with spawn_daemon(home, sim.base_url) as daemon:
+            asked_b = anyio.Event()
+
+            async def answer_a_then_crash(message: Message) -> Any:
+                if message["params"]["callId"] == "call_a":
+                    return {"contentItems": [{"type": "inputText", "text": "a is 42"}], "success": True}
+                daemon.kill()
+                asked_b.set()
+                await anyio.sleep_forever()
+
+            daemon.client.handlers["item/tool/call"] = answer_a_then_crash
+            thread_id = await new_thread(daemon.client, dynamicTools=[LOOKUP_TOOL])
+            await daemon.client.request("turn/start", {"threadId": thread_id, "input": text_input("look")})
+            with anyio.fail_after(10):
+                await asked_b.wait()
+            await daemon.process.wait()
+        async with spawn_daemon(home, sim.base_url) as fresh:
+            (stored,) = await read_turns(fresh.client, thread_id)
+            assert [(i["type"], i.get("id"), i.get("status")) for i in stored["items"][1:]] == [
+                ("dynamicToolCall", "call_a", "completed")]
+            await fresh.client.request("thread/resume", {"threadId": thread_id})
+            body = await assert_serves_next_turn(fresh.client, sim, thread_id)
+        outputs = {e["call_id"]: e["output"] for e in body["input"] if e.get("type") == "function_call_output"}
+        assert "a is 42" in str(outputs["call_a"])  # the client's answer, written with its completed item
+        assert outputs["call_b"] == "aborted"
+
+
 async def test_sigkill_right_after_turn_completed_keeps_the_whole_turn(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with Simulator() as sim:

@@ -130,3 +130,19 @@ async def test_items_for_turns_groups_each_turns_items_in_append_order(store: Sq
     assert [item.item_id for item in grouped["t3"]] == ["t3:item0", "t3:item1"]
     assert grouped["unknown"] == []
     assert msgspec.json.decode(grouped["t1"][2].data) == {"late": True}
+
+
+@pytest.mark.anyio
+async def test_a_page_of_turns_and_their_items_read_together_match_the_separate_reads(store: SqliteStore) -> None:
+    thread = await thread_with_turns(store, 3, items=2)
+    page, items = await store.turns_with_items(thread.id, limit=2, direction="asc")
+    alone = await store.list_turns(thread.id, limit=2, direction="asc")
+    assert page == alone
+    assert items == await store.items_for_turns(thread.id, ["t1", "t2"])
+    bare, none = await store.turns_with_items(thread.id, limit=2, direction="asc", with_items=False)
+    assert (bare, none) == (alone, {})
+    turn, its_items = await store.turn_with_items(thread.id, "t3")
+    assert turn == await store.get_turn(thread.id, "t3")
+    assert its_items == (await store.items_for_turns(thread.id, ["t3"]))["t3"]
+    with pytest.raises(TurnNotFound):
+        await store.turn_with_items(thread.id, "t9")
