@@ -88,6 +88,8 @@ class ThreadSession:
         self.unloaded = False
         """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()
+        self.give_back_lease: Callable[[], None] = lambda: None
+        """Set by the registry: lets another daemon on this home load the thread (see ``store.leases``)."""
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -212,6 +214,7 @@ class ThreadSession:
         """Unload (inside the actor, while ``idle``): ``notLoaded`` to every client, ``thread/closed`` too when
         ``closed``. Jobs queued behind this one fail, and the next load makes a new actor."""
         self.status, self.unloaded = NOT_LOADED, True
+        self.give_back_lease()  # before the news: a client told the thread closed may open it in another window
         await self.deps.broadcast(N.THREAD_STATUS_CHANGED,
                                   ThreadStatusChangedNotification(thread_id=self.thread_id, status=NOT_LOADED))
         if closed:

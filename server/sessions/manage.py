@@ -135,8 +135,8 @@ async def delete(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
         async def job() -> None:
             if not session.idle:  # a turn started in between: refuse rather than delete under it
                 raise InvalidRequest(f"cannot delete thread {current.id} while a turn is running")
+            await remove_stored()  # first: unloading gives the thread's lease back, and nothing may load it now
             await session.unload_now(closed=False)
-            await remove_stored()
 
         return job
 

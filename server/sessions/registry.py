@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -116,6 +117,7 @@ class SessionRegistry:
             raise InvalidRequest("Server is shutting down")
         if not session.ephemeral:
             self._take(session.thread_id)  # a new thread's, or again one load took: taking it twice is harmless
+            session.give_back_lease = partial(self._leases.give_back, session.thread_id)
         self._sessions[session.thread_id] = session
         await self._tg.start(self._run_actor, session)
 
@@ -125,10 +127,9 @@ class SessionRegistry:
         except Exception:
             logger.exception("session actor for thread %s crashed", session.thread_id)
         finally:
-            if self._sessions.get(session.thread_id) is session:
+            if self._sessions.get(session.thread_id) is session:  # else a new load of it owns the lease now
                 del self._sessions[session.thread_id]
-                if not session.ephemeral:
-                    self._leases.give_back(session.thread_id)
+                session.give_back_lease()
 
     def cut_endings(self) -> None:
         """Cancel every turn ending still under way. Each has written its turn before showing it, so what is cut
