@@ -15,8 +15,9 @@ from protocol.client import RpcFailure
 from server.errors import ServerOverloaded
 from server.rpc.connection import Connection, RequestContext
 from server.rpc.router import Router
+from server.simulator import Reply, Simulator, Text
 from server.transport.memory import memory_transport
-from tests.harness import running_server
+from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +139,18 @@ async def test_text_with_line_separators_crosses_the_wire_escaped(tmp_path: Path
         frame = next(f for f in h.witness.raw if b"thread/name/updated" in f)
         assert b"a\\u2028b\\u2029c" in frame and "\u2028".encode() not in frame
         assert all(f.count(b"\n") == 1 and f.endswith(b"\n") for f in h.witness.raw)
+
+
+async def test_model_output_holding_every_line_breaking_character_streams_one_line_per_frame(tmp_path: Path) -> None:
+    breaks = [c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) > 1]  # U+0085 among them
+    deltas = [f"{c}x{c}" for c in breaks]
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text.from_deltas(deltas)]))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn, events = await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+            assert [e["params"]["delta"] for e in events if e["method"] == "item/agentMessage/delta"] == deltas
+            assert turn["items"][-1]["text"] == "".join(deltas)
+            for frame in h.witness.raw:  # a \n splitter and str.splitlines() both see each frame whole
+                assert frame.split(b"\n") == [frame[:-1], b""], frame
+                assert len(frame.decode().splitlines()) == 1, frame

@@ -1,4 +1,4 @@
-"""The output codec: compact JSON lines with U+2028/U+2029 escaped, whole or from a delta template."""
+"""The output codec: compact JSON lines with every line-breaking character escaped, whole or from a delta template."""
 
 from __future__ import annotations
 
@@ -26,6 +26,27 @@ def test_a_frame_is_one_physical_line_whatever_the_text_holds() -> None:
 
 
 DELTA = AgentMessageDeltaNotification(thread_id="thr", turn_id="turn", item_id="item", delta="")
+
+# Whatever this Python's str.splitlines splits on, found by asking it rather than trusting a list.
+LINE_BREAKS = [c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) > 1]
+
+
+def _one_line_under_both_splitters(frame: bytes) -> bool:
+    return frame.split(b"\n") == [frame[:-1], b""] and frame.decode().splitlines() == [frame[:-1].decode()]
+
+
+def test_python_splits_lines_on_exactly_the_characters_the_codec_knows_of() -> None:
+    assert LINE_BREAKS == list("\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=[f"U+{ord(c):04X}" for c in LINE_BREAKS])
+def test_every_line_breaking_character_in_a_notification_arrives_as_one_physical_line(char: str) -> None:
+    text = f"before{char}after {char}é{char}"
+    whole = encode_notification("item/agentMessage/delta", msgspec.structs.replace(DELTA, delta=text))
+    templated = FrameTemplate("item/agentMessage/delta", DELTA, "delta").frame(text)
+    for frame in (whole, templated):
+        assert _one_line_under_both_splitters(frame), frame
+        assert msgspec.json.decode(frame)["params"]["delta"] == text
 
 
 def _stamp(frame: bytes) -> int:
