@@ -11,14 +11,15 @@ sequences cannot occur inside another character's, so a byte-level replacement i
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import msgspec
 
-from .jsonrpc import Envelope, Notification
+from .jsonrpc import Envelope, Notification, RequestId
 
-__all__ = ["FrameTemplate", "decode_envelope", "encode", "encode_line", "encode_notification"]
+__all__ = ["FrameTemplate", "decode_envelope", "encode", "encode_line", "encode_notification", "request_id_in_head"]
 
 _encoder = msgspec.json.Encoder()
 _envelope_decoder = msgspec.json.Decoder(Envelope)
@@ -95,3 +96,38 @@ def decode_envelope(line: bytes) -> Envelope:
         msgspec.ValidationError: JSON, but not a message object (an invalid request).
     """
     return _envelope_decoder.decode(line)
+
+
+# One top-level member with a scalar value (a string, number, true, false or null), and what follows it.
+_STRING = rb'"(?:[^"\\\x00-\x1f]|\\.)*"'
+_SCALAR_MEMBER = re.compile(
+    rb"\s*(" + _STRING + rb")\s*:\s*(" + _STRING + rb"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+    rb"|true|false|null)\s*([,}])"
+)
+
+
+def request_id_in_head(head: bytes) -> RequestId | None:
+    """The id of the request whose (too long to read) line starts with ``head``, or None when unsure.
+
+    Only the members before the first object or array value are read: that is where a large ``params`` starts,
+    and the rest of the line is never seen. The id counts only if ``method`` is among them too (a request, not
+    a client's reply to a server request, whose id is ours) and appears once.
+    """
+    body = head.lstrip()
+    if not body.startswith(b"{"):
+        return None
+    members: list[tuple[bytes, bytes]] = []
+    pos = 1
+    while match := _SCALAR_MEMBER.match(body, pos):
+        members.append((match[1], match[2]))
+        if match[3] == b"}":
+            break
+        pos = match.end()
+    ids = [value for key, value in members if key == b'"id"']
+    if len(ids) != 1 or not any(key == b'"method"' and value.startswith(b'"') for key, value in members):
+        return None
+    try:
+        value = msgspec.json.decode(ids[0])
+    except msgspec.DecodeError:  # a number out of range (1e400): no id we could answer
+        return None
+    return value if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)) else None

@@ -59,7 +59,7 @@ async def stdio_transport(
         writer_done = anyio.Event()
         tg.start_soon(_write_loop, _writer_for(wire_fd, in_fd=in_fd), outbox, in_send, writer_done)
         try:
-            yield Transport(in_recv, outbox)
+            yield Transport(in_recv, outbox, max_frame)
         finally:
             # Let the writer flush what is queued, bounded, then stop reading.
             outbox.close()

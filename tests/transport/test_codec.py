@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from protocol._generated.types import AgentMessageDeltaNotification
-from protocol.codec import FrameTemplate, encode_line, encode_notification
+from protocol.codec import FrameTemplate, encode_line, encode_notification, request_id_in_head
 from protocol.jsonrpc import Notification
 
 
@@ -76,3 +76,21 @@ def test_every_server_notification_is_stamped_with_the_time_it_was_sent_as_the_l
 def test_a_template_refuses_a_field_whose_marker_would_not_be_unique() -> None:
     with pytest.raises(ValueError, match="cannot be templated"):
         FrameTemplate("item/agentMessage/delta", msgspec.structs.replace(DELTA, thread_id="\x00"), "delta")
+
+
+@pytest.mark.parametrize(("head", "request_id"), [
+    (b'{"id":7,"method":"thread/start","params":{"baseInstructions":"xxxx', 7),
+    (b' {"jsonrpc": "2.0", "method" : "turn/start", "id" : "a\\"b", "params": [', 'a"b'),
+    (b'{"id":-3,"method":"x"}', -3),
+    (b'{"params":{"id":3},"id":4,"method":"x"}', None),  # behind params: the line's end is never seen
+    (b'{"id":7,"result":{"contentItems":[', None),  # a reply to a server request: the id is the server's own
+    (b'{"id":1,"id":2,"method":"x","params":{', None),  # which one a decoder would keep is not ours to guess
+    (b'{"id":true,"method":"x","params":{', None),
+    (b'{"id":1.5,"method":"x","params":{', None),
+    (b'{"id":1e400,"method":"x","params":{', None),
+    (b'{"id":5,"method":"thread/st', None),  # cut inside a member
+    (b'[{"id":1,"method":"x"}]', None),
+    (b"not json at all", None),
+])
+def test_an_oversized_lines_request_id_is_read_from_its_leading_members_only(head: bytes, request_id: object) -> None:
+    assert request_id_in_head(head) == request_id
