@@ -209,8 +209,12 @@ def configure_logging(env: Mapping[str, str]) -> StderrWriter:
     level_name = env.get("THREADLINE_LOG", "warning").upper()
     level = logging.getLevelNamesMapping().get(level_name, logging.WARNING)
     formatter = formatter_for(env)
-    sys.stderr.flush()
-    writer = StderrWriter(sys.stderr.fileno(), formatter=formatter)
+    if sys.stderr is not None:
+        sys.stderr.flush()
+        fd = sys.stderr.fileno()
+    else:  # started with fd 2 closed: whatever opens next may get 2 (the store!), so never write it blindly
+        fd = os.open(os.devnull, os.O_WRONLY)
+    writer = StderrWriter(fd, formatter=formatter)
     handler = _WriterHandler(writer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
