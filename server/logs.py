@@ -90,9 +90,9 @@ class StderrWriter:
 
     def stray_fd(self) -> int:
         """A descriptor to put under fd 1 while serving. What is written to it (a stray ``os.write(1, …)``, a
-        child's output) is read by a daemon thread and offered here, so the writer never waits for our stderr;
-        a plain ``dup2(2, 1)`` would block it on the same full pipe. The writer keeps the descriptor open for
-        the life of the process (fd 1 does too)."""
+        child's output) is read by a daemon thread and offered here, so such a write waits at most for that
+        thread, never for our stderr, on which a plain ``dup2(2, 1)`` would block it. The descriptor stays open
+        for the life of the process (fd 1 does too)."""
         read_fd, write_fd = os.pipe()
         threading.Thread(target=self._drain, args=(read_fd,), name="threadline-stray-output", daemon=True).start()
         return write_fd
