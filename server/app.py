@@ -96,7 +96,7 @@ async def serve(
             tg.cancel_scope.cancel()
 
 
-async def _serve_stdio(settings: Settings) -> None:
+async def _serve_stdio(settings: Settings, divert_fd: int) -> None:
     apps: list[App] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, apps, tg.cancel_scope)
@@ -105,7 +105,7 @@ async def _serve_stdio(settings: Settings) -> None:
             apps.append(app)
             tg.start_soon(_settle, app)
 
-        async with stdio_transport() as transport:
+        async with stdio_transport(divert_fd=divert_fd) as transport:
             await serve(settings, transport, started=started)
         tg.cancel_scope.cancel()
 
@@ -144,9 +144,10 @@ async def _watch_signals(apps: list[App], scope: anyio.CancelScope) -> None:
 
 
 def run_stdio(settings: Settings) -> int:
-    configure_logging(settings.env)
+    stderr = configure_logging(settings.env)
     logger.info("threadline %s serving on stdio (home %s)", __version__, settings.home)
-    anyio.run(_serve_stdio, settings, backend_options=_event_loop_options())
+    # fd 1 goes to the stderr writer, not to fd 2 itself: a stray write must not block on a stderr nobody reads.
+    anyio.run(_serve_stdio, settings, stderr.stray_fd(), backend_options=_event_loop_options())
     return 0
 
 

@@ -3,6 +3,12 @@
 Contract:
 - Every inbound request with an id gets exactly one answer. A line that is not JSON gets -32700 (id null),
   one that is JSON but no message gets -32600, and the connection goes on.
+- Lines are bounded both ways by the transport's ``max_frame``. A longer inbound line gets -32600 with
+  ``data.frameLimit``, under the request's id when its first bytes show it (``request_id_in_head``), else id null.
+  An answer that would be longer is replaced by a -32600 to the same id (``data.frameLimit``, ``data.frameSize``)
+  telling the client to ask for less; what the request did stands (a resume's subscription, a fork's new thread,
+  announced by its ``thread/started``). Notifications and server requests are not cut or dropped: they carry at
+  most what an input line or the model produced.
 - ``initialize`` is handled in the receive loop itself, so requests behind it see its effect in order.
   Everything else waits in a bounded queue (full → -32001 at once) and runs in its own task, at most
   ``max_inflight`` at a time, so a slow handler (``turn/interrupt`` waits for the turn) never blocks others.
@@ -23,7 +29,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from protocol._generated.methods import SERVER_NOTIFICATIONS, ClientMethod, ClientNotificationMethod
-from protocol.codec import decode_envelope, encode_line, encode_notification
+from protocol.codec import decode_envelope, encode_line, encode_notification, request_id_in_head
 from protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -127,7 +133,10 @@ class Connection:
 
     async def _on_frame(self, frame: bytes | FrameTooLarge, queue: MemoryObjectSendStream[Envelope]) -> None:
         if isinstance(frame, FrameTooLarge):
-            await self._send_error(None, INVALID_REQUEST, f"Invalid request: frame exceeds the {frame.limit} byte limit")
+            # The client waits on its id: answer under it when the line's start shows it, rather than id null.
+            await self._send_error(request_id_in_head(frame.head), INVALID_REQUEST,
+                                   f"Invalid request: frame exceeds the {frame.limit} byte limit",
+                                   {"frameLimit": frame.limit})
             return
         try:
             env = decode_envelope(frame)
@@ -218,6 +227,8 @@ class Connection:
             except Exception:
                 logger.exception("handler for %r raised", env.method)
                 frame = encode_line(ErrorResponse(env.id, ErrorObject(INTERNAL_ERROR, "Internal error")))
+            if len(frame) - 1 > self._transport.max_frame:  # counted without the newline, as inbound lines are
+                frame = self._too_large(env.id, env.method, len(frame) - 1)
             await self.send_frame(frame)
             for action in ctx._after if ok else ():
                 try:
@@ -228,6 +239,17 @@ class Connection:
             self._active_handlers -= 1
             if self._active_handlers == 0:
                 self._idle.set()
+
+    def _too_large(self, rid: RequestId, method: str, size: int) -> bytes:
+        """The answer to send instead of one longer than the client may accept (we would refuse it ourselves)."""
+        limit = self._transport.max_frame
+        logger.warning("the answer to %s (id %r) is %d bytes, over the %d byte frame limit; answered with an error",
+                       method, rid, size, limit)
+        message = (f"Invalid request: the answer to {method} would be a {size} byte frame, over the {limit} byte "
+                   "limit; ask for less (thread/read without includeTurns, thread/resume or thread/fork with "
+                   "excludeTurns), then page with thread/turns/list")
+        return encode_line(ErrorResponse(rid, ErrorObject(INVALID_REQUEST, message, {"frameLimit": limit,
+                                                                                     "frameSize": size})))
 
     # -- sending ---------------------------------------------------------------------------------------
 

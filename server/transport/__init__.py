@@ -3,7 +3,8 @@
 A :class:`Transport` is a pair of streams: ``inbound`` yields frames (one line each, or a
 :class:`~server.transport.framing.FrameTooLarge` marker) and ends at the peer's EOF; ``outbound`` takes
 newline-terminated frames and is drained by exactly one writer task. Its buffer is bounded: when the peer stops
-reading, producers wait instead of growing memory.
+reading, producers wait instead of growing memory. ``max_frame`` bounds a line both ways: longer inbound lines
+become markers, and the connection sends nothing longer either.
 """
 
 from __future__ import annotations
@@ -37,3 +38,4 @@ class FrameSink(Protocol):
 class Transport:
     inbound: MemoryObjectReceiveStream[bytes | FrameTooLarge]
     outbound: FrameSink
+    max_frame: int = DEFAULT_MAX_FRAME

@@ -2,23 +2,28 @@
 
 A frame is one line without its terminator; LF and CRLF both end a line, blank lines are skipped. A line
 longer than ``max_frame`` is never buffered: its bytes are dropped up to the next newline and one
-:class:`FrameTooLarge` marker takes its place, so memory stays bounded whatever the peer sends.
+:class:`FrameTooLarge` marker takes its place, so memory stays bounded whatever the peer sends. The marker keeps
+the line's first ``HEAD_BYTES`` (the request's id usually sits there, before a large ``params``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_FRAME", "FrameTooLarge", "LineSplitter"]
+__all__ = ["DEFAULT_MAX_FRAME", "HEAD_BYTES", "FrameTooLarge", "LineSplitter"]
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+"""The longest line read or written (terminator excluded); `server.rpc.connection` enforces it on answers."""
+
+HEAD_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class FrameTooLarge:
-    """Stands in for a dropped oversized line."""
+    """Stands in for a dropped oversized line: the limit it broke and the line's first ``HEAD_BYTES``."""
 
     limit: int
+    head: bytes = b""
 
 
 class LineSplitter:
@@ -43,8 +48,9 @@ class LineSplitter:
                 self._discarding = False
                 continue
             if self._size + len(piece) > self._max:
+                head = self._head(piece)
                 self._reset()
-                out.append(FrameTooLarge(self._max))
+                out.append(FrameTooLarge(self._max, head))
                 continue
             if self._parts:
                 self._parts.append(piece)
@@ -66,12 +72,22 @@ class LineSplitter:
             return
         if self._size + len(rest) > self._max:
             # Drop what we hold and everything up to the next newline.
+            head = self._head(rest)
             self._reset()
             self._discarding = True
-            out.append(FrameTooLarge(self._max))
+            out.append(FrameTooLarge(self._max, head))
             return
         self._parts.append(rest)
         self._size += len(rest)
+
+    def _head(self, more: bytes) -> bytes:
+        """The first ``HEAD_BYTES`` of what is held followed by ``more``."""
+        head = b""
+        for part in (*self._parts, more):
+            head += part[:HEAD_BYTES - len(head)]
+            if len(head) >= HEAD_BYTES:
+                break
+        return head
 
     def _reset(self) -> None:
         self._parts = []

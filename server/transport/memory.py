@@ -42,7 +42,7 @@ async def memory_transport(*, max_frame: int = DEFAULT_MAX_FRAME) -> AsyncIterat
     async with anyio.create_task_group() as tg:
         tg.start_soon(_pump, chunk_recv, in_send, max_frame)
         try:
-            yield Transport(in_recv, out_send), MemoryClientEnd(chunk_send, out_recv)
+            yield Transport(in_recv, out_send, max_frame), MemoryClientEnd(chunk_send, out_recv)
         finally:
             for stream in (out_send, chunk_send, in_recv, out_recv):
                 stream.close()

@@ -1,11 +1,12 @@
 """The stdio transport: frames from stdin, frames to the original stdout.
 
-While serving, fd 1 is pointed at stderr (and ``sys.stdout`` with it) so a stray ``print`` or a child
-process cannot corrupt the wire; only the single writer task writes the saved wire descriptor. When the wire is
-a pipe or socket (how clients spawn us) it is written non-blocking from the event loop; anything else (a
-terminal, a file) is written by a daemon thread. Stdin is read by a daemon thread (a thread blocked on a pipe
-must never keep the process alive after shutdown). A client that stops reading stalls the writer, which fills
-the bounded outbound buffer, which makes producers wait (backpressure, not memory growth).
+While serving, fd 1 is pointed elsewhere (``divert_fd``: stderr, or the daemon's non-blocking stderr writer) and
+``sys.stdout`` at ``sys.stderr``, so a stray ``print`` or a child process cannot corrupt the wire; only the single
+writer task writes the saved wire descriptor. When the wire is a pipe or socket (how clients spawn us) it is
+written non-blocking from the event loop; anything else (a terminal, a file) is written by a daemon thread. Stdin
+is read by a daemon thread (a thread blocked on a pipe must never keep the process alive after shutdown). A client
+that stops reading stalls the writer, which fills the bounded outbound buffer, which makes producers wait
+(backpressure, not memory growth).
 """
 
 from __future__ import annotations
@@ -35,20 +36,22 @@ _READ_SIZE = 256 * 1024
 _WRITE_BATCH = 1024 * 1024
 
 
-def claim_stdout() -> int:
-    """Take fd 1 for the wire and point fd 1 and ``sys.stdout`` at stderr. Returns the wire descriptor."""
+def claim_stdout(divert_fd: int = 2) -> int:
+    """Take fd 1 for the wire, point fd 1 at ``divert_fd`` and ``sys.stdout`` at ``sys.stderr``. Returns the wire
+    descriptor."""
     sys.stdout.flush()
     wire = os.dup(1)  # non-inheritable: children never get the wire
-    os.dup2(2, 1)
+    os.dup2(divert_fd, 1)
     sys.stdout = sys.stderr
     return wire
 
 
 @asynccontextmanager
 async def stdio_transport(
-    *, in_fd: int = 0, out_fd: int | None = None, max_frame: int = DEFAULT_MAX_FRAME
+    *, in_fd: int = 0, out_fd: int | None = None, max_frame: int = DEFAULT_MAX_FRAME, divert_fd: int = 2
 ) -> AsyncIterator[Transport]:
-    wire_fd = claim_stdout() if out_fd is None else out_fd
+    """Serve stdin/stdout, or ``in_fd``/``out_fd``; without ``out_fd``, fd 1 is claimed (see `claim_stdout`)."""
+    wire_fd = claim_stdout(divert_fd) if out_fd is None else out_fd
     in_send, in_recv = anyio.create_memory_object_stream[bytes | FrameTooLarge](64)
     outbox = Outbox(OUTBOUND_BUFFER, batch_bytes=_WRITE_BATCH)
     async with anyio.create_task_group() as tg:
@@ -56,7 +59,7 @@ async def stdio_transport(
         writer_done = anyio.Event()
         tg.start_soon(_write_loop, _writer_for(wire_fd, in_fd=in_fd), outbox, in_send, writer_done)
         try:
-            yield Transport(in_recv, outbox)
+            yield Transport(in_recv, outbox, max_frame)
         finally:
             # Let the writer flush what is queued, bounded, then stop reading.
             outbox.close()

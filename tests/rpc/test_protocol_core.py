@@ -15,8 +15,9 @@ from protocol.client import RpcFailure
 from server.errors import ServerOverloaded
 from server.rpc.connection import Connection, RequestContext
 from server.rpc.router import Router
+from server.simulator import Reply, Simulator, Text
 from server.transport.memory import memory_transport
-from tests.harness import running_server
+from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
 
@@ -94,13 +95,58 @@ async def test_opted_out_notifications_are_not_sent(tmp_path: Path) -> None:
         assert not any(m.get("method") == "thread/started" for m in h.witness.seen)
 
 
-async def test_an_oversized_frame_is_refused_and_the_next_line_is_served(tmp_path: Path) -> None:
+async def test_an_oversized_request_is_refused_under_its_id_and_the_next_line_is_served(tmp_path: Path) -> None:
     async with running_server(tmp_path, max_frame=1024) as h:
         replies = await _replies(h, 1)
         await h.write(b'{"id": 1, "method": "thread/start", "params": {"baseInstructions": "' + b"x" * 4096 + b'"}}\n')
+        await h.write(b'{"method": "thread/start", "id": "s-2", "params": {"baseInstructions": "' + b"x" * 4096 + b'"}}\n')
         assert (await h.client.request("thread/loaded/list", {}))["data"] == []
         refused = [r for r in replies if "error" in r]
-        assert refused and refused[0]["id"] is None and "1024 byte limit" in refused[0]["error"]["message"]
+        assert [r["id"] for r in refused] == [1, "s-2"]  # a client waiting on its id is answered
+        for reply in refused:
+            assert reply["error"]["code"] == -32600 and "1024 byte limit" in reply["error"]["message"]
+            assert reply["error"]["data"] == {"frameLimit": 1024}
+
+
+async def test_an_oversized_line_whose_start_names_no_request_id_is_refused_with_id_null(tmp_path: Path) -> None:
+    big = b'{"text": "' + b"x" * 4096 + b'"}'
+    async with running_server(tmp_path, max_frame=1024) as h:
+        replies = await _replies(h, 1)
+        await h.write(b'{"params": ' + big + b', "id": 1, "method": "thread/start"}\n')  # the id comes after params
+        await h.write(b'{"id": 2, "result": ' + big + b"}\n")  # a reply to a server request: its id is ours
+        await h.write(b"[" + big + b"]\n")
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == []
+        refused = [r for r in replies if "error" in r]
+        assert [(r["id"], r["error"]["code"]) for r in refused] == [(None, -32600)] * 3
+
+
+async def test_an_answer_longer_than_the_frame_limit_becomes_an_error_to_the_same_id(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV,
+                                  max_frame=4096) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            for n in range(3):  # each turn fits a frame; the three together do not
+                sim.enqueue(Reply(output=[Text("ok")]))
+                await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": f"{n}" * 1500}]})
+            for method, params in [("thread/read", {"threadId": thread_id, "includeTurns": True}),
+                                   ("thread/resume", {"threadId": thread_id})]:
+                with pytest.raises(RpcFailure) as too_large:
+                    await h.client.request(method, params)
+                assert too_large.value.code == -32600
+                assert too_large.value.data["frameLimit"] == 4096 and too_large.value.data["frameSize"] > 4096
+                assert f"the answer to {method} would be a" in too_large.value.message
+                assert "excludeTurns" in too_large.value.message and "thread/turns/list" in too_large.value.message
+            # What the error suggests works: the thread without its turns, then the turns a page at a time.
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            pages, cursor = [], None
+            while True:
+                page = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 1,
+                                                                    "cursor": cursor, "sortDirection": "asc"})
+                pages += page["data"]
+                if (cursor := page["nextCursor"]) is None:
+                    break
+            assert [t["items"][0]["content"][0]["text"][0] for t in pages] == ["0", "1", "2"]
+            assert max(len(frame) - 1 for frame in h.witness.raw) <= 4096  # never a line we would refuse ourselves
 
 
 async def test_a_full_inbound_queue_answers_server_overloaded_with_data() -> None:
@@ -138,3 +184,18 @@ async def test_text_with_line_separators_crosses_the_wire_escaped(tmp_path: Path
         frame = next(f for f in h.witness.raw if b"thread/name/updated" in f)
         assert b"a\\u2028b\\u2029c" in frame and "\u2028".encode() not in frame
         assert all(f.count(b"\n") == 1 and f.endswith(b"\n") for f in h.witness.raw)
+
+
+async def test_model_output_holding_every_line_breaking_character_streams_one_line_per_frame(tmp_path: Path) -> None:
+    breaks = [c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) > 1]  # U+0085 among them
+    deltas = [f"{c}x{c}" for c in breaks]
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text.from_deltas(deltas)]))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            turn, events = await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "hi"}]})
+            assert [e["params"]["delta"] for e in events if e["method"] == "item/agentMessage/delta"] == deltas
+            assert turn["items"][-1]["text"] == "".join(deltas)
+            for frame in h.witness.raw:  # a \n splitter and str.splitlines() both see each frame whole
+                assert frame.split(b"\n") == [frame[:-1], b""], frame
+                assert len(frame.decode().splitlines()) == 1, frame

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.transport.framing import FrameTooLarge, LineSplitter
+from server.transport.framing import HEAD_BYTES, FrameTooLarge, LineSplitter
 
 
 def feed_all(chunks: list[bytes], max_frame: int = 1024) -> list[bytes | FrameTooLarge]:
@@ -35,11 +35,18 @@ def test_an_unterminated_last_line_still_counts_at_eof() -> None:
 
 def test_an_oversized_line_becomes_one_marker_and_the_next_line_survives() -> None:
     big = b"x" * 50
-    assert feed_all([big[:30], big[30:] + b"\n{}\n"], max_frame=40) == [FrameTooLarge(40), b"{}"]
+    assert feed_all([big[:30], big[30:] + b"\n{}\n"], max_frame=40) == [FrameTooLarge(40, big), b"{}"]
 
 
 def test_an_oversized_line_within_one_chunk_is_dropped_too() -> None:
-    assert feed_all([b"y" * 100 + b"\n{}\n"], max_frame=40) == [FrameTooLarge(40), b"{}"]
+    assert feed_all([b"y" * 100 + b"\n{}\n"], max_frame=40) == [FrameTooLarge(40, b"y" * 100), b"{}"]
+
+
+def test_an_oversized_line_keeps_only_its_first_bytes_however_it_was_chunked() -> None:
+    line = b'{"id":7,"method":"thread/start","params":{"baseInstructions":"' + b"z" * 20_000 + b'"}}'
+    for step in (1000, 3000, 7000, len(line)):
+        chunks = [line[i:i + step] for i in range(0, len(line), step)]
+        assert feed_all([*chunks, b"\n{}\n"], max_frame=10_000) == [FrameTooLarge(10_000, line[:HEAD_BYTES]), b"{}"]
 
 
 def test_u2028_inside_a_frame_does_not_split_it() -> None:

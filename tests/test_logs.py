@@ -1,0 +1,81 @@
+"""The stderr writer over a real pipe: offers never wait, what does not fit is dropped and counted, the count is
+reported once the pipe drains, and closing gives up on a pipe nobody reads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+import msgspec
+import pytest
+
+from server.logs import StderrWriter, formatter_for
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def _stderr(env: dict[str, str], **options: int) -> Iterator[tuple[StderrWriter, int]]:
+    """A writer on a fresh pipe, and the pipe's read end (non-blocking)."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    writer = StderrWriter(write_fd, formatter=formatter_for(env), **options)
+    try:
+        yield writer, read_fd
+    finally:
+        os.close(read_fd)  # a writer still stuck on the pipe fails with EPIPE and finishes...
+        writer.close(timeout=10)
+        os.close(write_fd)  # ...before its descriptor number can be reused
+
+
+async def _read(fd: int, received: bytearray) -> None:
+    await anyio.wait_readable(fd)
+    received += os.read(fd, 1 << 20)
+
+
+async def test_a_full_pipe_drops_records_and_the_count_is_reported_once_it_drains() -> None:
+    with _stderr({"LOG_FORMAT": "json"}, capacity=16 * 1024) as (writer, read_fd):
+        record = b"r" * 1023 + b"\n"
+        accepted = sum(writer.offer(record) for _ in range(1000))  # 1 MiB into a 64 KiB pipe nobody reads yet
+        assert accepted < 1000  # the rest was dropped at once, not waited for
+        received = bytearray()
+        with anyio.fail_after(10):
+            while received.count(record) < accepted or _reported(received) < 1000 - accepted:
+                await _read(read_fd, received)
+        assert received.count(record) == accepted  # every accepted record whole, none torn
+        # Every dropped record is counted in exactly one notice (offers racing the first write may split them).
+        assert _reported(received) == 1000 - accepted
+
+
+def _reported(received: bytearray) -> int:
+    """The drop counts in the complete JSON notices received so far."""
+    total = 0
+    for line in received.split(b"\n")[:-1]:
+        if line.startswith(b"{"):
+            notice = msgspec.json.decode(line)
+            assert notice["level"] == "warning"
+            count, _, text = notice["message"].partition(" ")
+            assert text == "log records dropped: stderr was not being read and its buffer was full"
+            total += int(count)
+    return total
+
+
+async def test_closing_gives_up_on_a_pipe_nobody_reads_within_its_bound() -> None:
+    with _stderr({}) as (writer, _read_fd):
+        for _ in range(200):
+            writer.offer(b"x" * 1023 + b"\n")  # 200 KiB: the writer thread is stuck on the full pipe
+        with anyio.fail_after(5):
+            await anyio.to_thread.run_sync(writer.close, 0.2, abandon_on_cancel=True)
+        assert not writer.offer(b"after close\n")
+
+
+async def test_bytes_written_to_the_stray_descriptor_reach_stderr() -> None:
+    with _stderr({}) as (writer, read_fd):
+        os.write(writer.stray_fd(), b"stray bytes on fd 1\n")
+        received = bytearray()
+        with anyio.fail_after(10):
+            while not received.endswith(b"\n"):
+                await _read(read_fd, received)
+        assert received == b"stray bytes on fd 1\n"
