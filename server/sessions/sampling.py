@@ -173,16 +173,20 @@ class _Attempt:
     def _showable(state: _Open, stream: tuple[str, int], delta: str, repaired: bool) -> str:
         """The part of a delta fit to show: a repaired one may hold half of a surrogate pair (see ``_Open.held``)."""
         if not repaired and not state.held:
-            return delta  # the hot path: a delta that decoded as it came holds no surrogate
+            return delta  # a delta that decoded as it came holds no surrogate
         text, state.held[stream] = join_split_pairs(state.held.get(stream, ""), delta)
         return text
 
     async def text_delta(self, event: OutputTextDelta) -> None:
         state = self._state(event.item_id, event.output_index)
-        if state is not None and event.delta:
-            delta = self._showable(state, ("text", 0), event.delta, event.repaired)
-            if delta:
-                await self._delta(state, delta)
+        if state is None or not event.delta:
+            return
+        delta = event.delta
+        if event.repaired or state.held:  # checked inline: this is the hot path, one call per delta
+            delta = self._showable(state, ("text", 0), delta, True)
+            if not delta:
+                return
+        await self._delta(state, delta)
 
     async def _delta(self, state: _Open, delta: str) -> None:
         if not state.announced:
@@ -231,8 +235,8 @@ class _Attempt:
         list, a message shown but never completed completes as shown, and the outputs take the response's order."""
         taken = list(zip(self._indexes, self.outputs, strict=True))
         for index, item in reconcile(taken, self._repaired, event.response.output, listed_intact=not event.repaired):
-            logger.warning("turn %s: output item %d (%s) completed from response.completed", self.turn.turn_id,
-                           index, item.get("type"))
+            logger.warning("turn %s: output item %d (%s) settled at response.completed: its output_item.done was "
+                           "lost or repaired", self.turn.turn_id, index, item.get("type"))
             await self._complete(item, index)
         self._repaired = []
         for key, state in list(self.open.items()):
