@@ -10,8 +10,9 @@ frames them), fed to `SseDecoder` in pieces the way a socket hands them up, and 
 - one large answer of N MiB streamed in 1 MiB deltas: its `output_text.done`, `content_part.done`,
   `output_item.done` and `response.completed` each carry the whole text, fed in 64 KiB pieces. Linear decoding
   shows as a constant time per MiB.
-`--baseline FILE` loads another `sse.py` (e.g. `git show HEAD~1:server/upstream/sse.py > /tmp/old.py`) and
-times it interleaved with the current one on the same bodies. Best of `--reps`; prints numbers, asserts nothing.
+`--baseline DIR` loads `server/upstream/sse.py` and `events.py` from another checkout (e.g.
+`mkdir /tmp/old && git archive HEAD~1 | tar -x -C /tmp/old`) and times them interleaved with the current ones on
+the same bodies. Best of `--reps`; prints numbers, asserts nothing.
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ def pieces(body: bytes, size: int) -> list[bytes]:
     return [body[i:i + size] for i in range(0, len(body), size)]
 
 
-def read_all(decoder_class: Any, chunks: list[bytes]) -> int:
+Reader = tuple[Any, Callable[[bytes], Any]]  # an SseDecoder class and its decode_event
+
+
+def read_all(reader: Reader, chunks: list[bytes]) -> int:
+    decoder_class, decode = reader
     decoder, events = decoder_class(), 0
     for chunk in chunks:
         for message in decoder.feed(chunk):
-            decode_event(message.data)
+            decode(message.data)
             events += 1
     return events
 
@@ -64,18 +69,21 @@ def best_ms(run: Callable[[], Any], reps: int) -> float:
     return best * 1000
 
 
-def load(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("baseline_sse", path)
+def load(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"baseline_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # msgspec resolves the Structs' string annotations through it
     spec.loader.exec_module(module)
-    return module.SseDecoder
+    return module
 
 
 def main(args: argparse.Namespace) -> None:
-    decoders = {"current": sse.SseDecoder}
+    decoders: dict[str, Reader] = {"current": (sse.SseDecoder, decode_event)}
     if args.baseline:
-        decoders = {"baseline": load(args.baseline), **decoders}
+        upstream = Path(args.baseline) / "server" / "upstream"
+        decoders = {"baseline": (load(upstream / "sse.py").SseDecoder, load(upstream / "events.py").decode_event),
+                    **decoders}
     words = body_events(Reply(output=[Text.words(5000)], usage=Usage(1000, 5000)))
     print(f"== a 5,000-delta turn ({len(words):,} events, {sum(map(len, words)) / 1024:.0f} KiB), best of {args.reps} ==")
     for label, chunks in (("one event per chunk", words), ("16 KiB pieces", pieces(b"".join(words), 16 * 1024))):
@@ -99,6 +107,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--baseline", help="another sse.py to time beside the current one")
+    parser.add_argument("--baseline", help="another checkout whose SSE and event decoding to time beside ours")
     parser.add_argument("--baseline-max", type=int, default=10, help="largest answer (MiB) the baseline is given")
     main(parser.parse_args())

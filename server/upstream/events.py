@@ -318,28 +318,30 @@ def decode_event(data: str | bytes) -> StreamEvent:
         MalformedEvent: not JSON, no string `type`, or a known type whose fields have the wrong shape.
     """
     try:
-        return _decode_strict(data)
-    except MalformedEvent:
-        # Off the hot path: only a payload that failed to decode pays for looking at its text.
-        repaired = _repaired(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
-        if repaired is None:
-            raise
-        return repaired
+        return _known_decoder.decode(data)  # the hot path: one C call, nothing around it
+    except msgspec.DecodeError as exc:
+        try:
+            return _after_failure(data, exc)
+        except MalformedEvent:
+            # Off the hot path: only a payload that failed to decode pays for looking at its text.
+            repaired = _repaired(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+            if repaired is None:
+                raise
+            return repaired
 
 
 def _decode_strict(data: str | bytes) -> StreamEvent:
     try:
         return _known_decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        # (ValidationError subclasses DecodeError, so it is caught first.)
-        return _unmodelled(data, exc)
     except msgspec.DecodeError as exc:
+        return _after_failure(data, exc)
+
+
+def _after_failure(data: str | bytes, exc: msgspec.DecodeError) -> StreamEvent:
+    """A payload the fast path refused: an unmodelled event type, or `MalformedEvent`."""
+    if not isinstance(exc, msgspec.ValidationError):
         raise MalformedEvent(f"event is not valid JSON: {exc}") from None
-
-
-def _unmodelled(data: str | bytes, exc: msgspec.ValidationError) -> StreamEvent:
-    """The fast path failed on a well-formed payload; one more parse tells an unmodelled type apart from a broken
-    known one."""
+    # Well-formed JSON: one more parse tells an unmodelled type apart from a broken known one.
     try:
         unknown = _unknown_decoder.decode(data)
     except msgspec.DecodeError:

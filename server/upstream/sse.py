@@ -78,6 +78,7 @@ class SseDecoder:
                 return []
             tail.append(chunk)
             chunk = b"".join(tail)
+            tail.clear()  # cleared in place: a new list per chunk would cost the hot path an allocation
         if _CR in chunk:
             held = b"\r" if chunk.endswith(b"\r") else b""  # a CR at the very end may be half of a CRLF
             chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + held
@@ -90,13 +91,13 @@ class SseDecoder:
                                            self._id))
                 start = match.end()
             if start == len(chunk):
-                self._tail = []
                 return messages
             if start:
                 chunk = chunk[start:]
         lines = chunk.split(b"\n")
         rest = lines.pop()
-        self._tail = [rest] if rest else []
+        if rest:
+            self._tail.append(rest)  # empty here: the line it held was joined into this chunk
         if lines:
             messages += self._lines(lines)
         return messages
