@@ -139,6 +139,7 @@ class _Attempt:
         self.outputs: list[dict[str, Any]] = []
         self._indexes: list[int] = []  # each output's output_index
         self._repaired: list[tuple[int, dict[str, Any]]] = []
+        self._messages: list[tuple[int, AgentMessageThreadItem]] = []  # completed messages, by output_index
 
     @staticmethod
     def key(item_id: str | None, index: int) -> str:
@@ -252,6 +253,8 @@ class _Attempt:
         order = sorted(range(len(self.outputs)), key=self._indexes.__getitem__)
         self.outputs = [self.outputs[i] for i in order]
         self._indexes = [self._indexes[i] for i in order]
+        if self._messages:  # the response's last message, though one settled late completed after it
+            self.turn.last_message = sorted(self._messages, key=lambda pair: pair[0])[-1][1]
 
     async def _complete(self, item: dict[str, Any], index: int, key: str | None = None) -> None:
         """One authoritative output item: kept for the model, and its client item completed."""
@@ -273,6 +276,7 @@ class _Attempt:
             if len(shown.text) > len(streamed):  # a gap the stream skipped (or the whole text): a final delta
                 await self._delta(state, shown.text[len(streamed):])
             self.turn.last_message = shown
+            self._messages.append((index, shown))
         else:
             shown = msgspec.structs.replace(shown, id=state.item_id)
         await self.turn.item_completed(shown)

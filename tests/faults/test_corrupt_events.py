@@ -190,3 +190,21 @@ async def test_a_message_no_event_completes_is_completed_as_shown_and_replayed_a
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             await run(h.client, thread_id, "again")
             assert replayed_texts(sim.requests[-1].body) == ["Shown in full."]
+
+
+async def test_a_message_settled_late_does_not_displace_the_last_answer_in_turn_completed(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    garble = Garble(event="response.output_item.done", containing=b"First thoughts.", truncate=True)
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("First thoughts.", 2), Text("The answer.", 2)], garble=[garble]),
+                    Reply.text("ok"))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            # The first message completes at response.completed, after the second: the answer is still the second.
+            assert [m["text"] for m in messages(events)] == ["The answer.", "First thoughts."]
+            assert [i["text"] for i in turn["items"]] == ["The answer."]
+            await assert_persisted_as_seen(h.client, thread_id, turn, events)
+            await run(h.client, thread_id, "again")
+            assert replayed_texts(sim.requests[-1].body) == ["First thoughts.", "The answer."]  # the response's order
