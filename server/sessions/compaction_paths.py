@@ -42,6 +42,7 @@ from ..upstream.errors import (
     UpstreamError,
 )
 from ..upstream.events import OutputItemDone, ResponseCompleted, Usage
+from ..upstream.outputs import OutputAt, in_output_order, reconcile
 from ..upstream.retry import backoff_delay
 from .compaction_context import CompactionContext, Trigger, gather, mode_of, path_inputs
 from .convert import assistant_text
@@ -66,18 +67,21 @@ class _Fallback(Exception):
 async def stream_outputs(client: ResponsesClient, body: dict[str, Any], *,
                          headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], Usage | None]:
     """Stream one request to `response.completed` and return its output items and usage, retrying broken
-    streams."""
+    streams. Items whose `output_item.done` was lost or repaired are taken from `response.completed`'s list, as
+    in a turn's sampling (a compaction item or a summary must not be lost to one bad event either)."""
     limit = client.provider.stream_max_retries
     failures = 0
     while True:
-        outputs: list[dict[str, Any]] = []
+        taken: list[OutputAt] = []
+        repaired: list[OutputAt] = []
         try:
             async with client.stream(body, headers=headers) as events:
                 async for event in events:
                     if isinstance(event, OutputItemDone):
-                        outputs.append(event.item)
+                        (repaired if event.repaired else taken).append((event.output_index, event.item))
                     elif isinstance(event, ResponseCompleted):
-                        return outputs, event.response.usage
+                        added = reconcile(taken, repaired, event.response.output, listed_intact=not event.repaired)
+                        return in_output_order([*taken, *added]), event.response.usage
             raise StreamError("stream ended without response.completed")
         except StreamError:
             # As in a turn's sampling: a broken attempt yields nothing; the same request goes again.

@@ -3,7 +3,13 @@
 Contract:
 - Each output item is announced as it streams (``item/started`` → deltas → ``item/completed``); the
   concatenated ``item/agentMessage/delta`` text equals the completed item's text byte for byte (a gap the
-  stream skipped is sent as a final delta before the item completes).
+  stream skipped is sent as a final delta before the item completes), and that text is what is stored and what
+  the model is sent back. When the deltas shown are not the start of the final text (a delta was lost), they
+  complete as a ``partial_answer`` item (never sent to the model) and the message follows whole as its own item.
+- ``response.completed`` settles the response's items: an output item whose ``output_item.done`` was lost, or
+  arrived with repaired text, completes from the response's ``output`` list (``server.upstream.outputs``), so a
+  message still reaches the history and a tool call still runs; a message shown but given by neither completes
+  as shown. Half of a surrogate pair split between two deltas is held back until its other half comes.
 - An attempt is atomic for the model-visible history: its output items are returned only once
   ``response.completed`` arrived. A stream that breaks is retried (``error {willRetry: true}``, up to the
   provider's ``stream_max_retries``) with the same request, so a partial attempt — in particular one that
@@ -55,7 +61,9 @@ from ..upstream.events import (
     ReasoningTextDelta,
     ResponseCompleted,
     Usage,
+    join_split_pairs,
 )
+from ..upstream.outputs import reconcile
 from ..upstream.retry import MAX_SERVER_DELAY, RetryNotice, backoff_delay
 from ..upstream.stream import EventStream
 from .convert import output_to_thread_item
@@ -107,22 +115,31 @@ class _Open:
 
     item_id: str
     kind: str
+    index: int = 0  # the upstream item's output_index
     shown: Shown = field(default_factory=Shown)
     announced: bool = False
     deltas: FrameTemplate | None = None  # the item's `item/agentMessage/delta` frames, once it is announced
+    held: dict[tuple[str, int], str] = field(default_factory=dict)
+    """Per stream of deltas (text, a summary part, reasoning content): a high surrogate that ended a repaired
+    delta, not shown until the next delta brings its other half (``join_split_pairs``)."""
 
 
 class _Attempt:
     """The per-attempt mapping from upstream item ids to client items.
 
     A client item is announced (``item/started``) with its first visible content, not when the upstream item
-    is added, so an attempt that breaks before showing anything leaves nothing behind.
+    is added, so an attempt that breaks before showing anything leaves nothing behind. ``response.completed``
+    settles the attempt's items (``completed``): a lost or repaired ``output_item.done`` is made good from its list,
+    and the outputs are returned in the response's order.
     """
 
     def __init__(self, turn: ActiveTurn) -> None:
         self.turn = turn
         self.open: dict[str, _Open] = {}
         self.outputs: list[dict[str, Any]] = []
+        self._indexes: list[int] = []  # each output's output_index
+        self._repaired: list[tuple[int, dict[str, Any]]] = []
+        self._messages: list[tuple[int, AgentMessageThreadItem]] = []  # completed messages, by output_index
 
     @staticmethod
     def key(item_id: str | None, index: int) -> str:
@@ -132,9 +149,9 @@ class _Attempt:
         kind = event.item.get("type")
         key = self.key(event.item.get("id"), event.output_index)
         if kind == "message" and event.item.get("role", "assistant") == "assistant":
-            self.open[key] = _Open(uuid7(), "message")
+            self.open[key] = _Open(uuid7(), "message", event.output_index)
         elif kind == "reasoning":
-            self.open[key] = _Open(uuid7(), "reasoning")
+            self.open[key] = _Open(uuid7(), "reasoning", event.output_index)
 
     async def _announce(self, state: _Open) -> None:
         if state.announced:
@@ -153,10 +170,24 @@ class _Attempt:
     def _state(self, item_id: str, index: int) -> _Open | None:
         return self.open.get(self.key(item_id, index))
 
+    @staticmethod
+    def _showable(state: _Open, stream: tuple[str, int], delta: str, repaired: bool) -> str:
+        """The part of a delta fit to show: a repaired one may hold half of a surrogate pair (see ``_Open.held``)."""
+        if not repaired and not state.held:
+            return delta  # a delta that decoded as it came holds no surrogate
+        text, state.held[stream] = join_split_pairs(state.held.get(stream, ""), delta)
+        return text
+
     async def text_delta(self, event: OutputTextDelta) -> None:
         state = self._state(event.item_id, event.output_index)
-        if state is not None and event.delta:
-            await self._delta(state, event.delta)
+        if state is None or not event.delta:
+            return
+        delta = event.delta
+        if event.repaired or state.held:  # checked inline: this is the hot path, one call per delta
+            delta = self._showable(state, ("text", 0), delta, True)
+            if not delta:
+                return
+        await self._delta(state, delta)
 
     async def _delta(self, state: _Open, delta: str) -> None:
         if not state.announced:
@@ -169,40 +200,100 @@ class _Attempt:
         state = self._state(event.item_id, event.output_index)
         if state is None:
             return
-        await self._announce(state)
         ids = {"thread_id": self.turn.thread_id, "turn_id": self.turn.turn_id, "item_id": state.item_id}
         if isinstance(event, ReasoningSummaryPartAdded):
+            await self._announce(state)
             state.shown.summary.setdefault(event.summary_index, [])
             note: Any = ReasoningSummaryPartAddedNotification(summary_index=event.summary_index, **ids)
             method = N.ITEM_REASONING_SUMMARY_PART_ADDED
         elif isinstance(event, ReasoningSummaryTextDelta):
-            state.shown.summary.setdefault(event.summary_index, []).append(event.delta)
-            note = ReasoningSummaryTextDeltaNotification(delta=event.delta, summary_index=event.summary_index, **ids)
+            delta = self._showable(state, ("summary", event.summary_index), event.delta, event.repaired)
+            if not delta:
+                return
+            await self._announce(state)
+            state.shown.summary.setdefault(event.summary_index, []).append(delta)
+            note = ReasoningSummaryTextDeltaNotification(delta=delta, summary_index=event.summary_index, **ids)
             method = N.ITEM_REASONING_SUMMARY_TEXT_DELTA
         else:
-            note = ReasoningTextDeltaNotification(delta=event.delta, content_index=event.content_index, **ids)
+            delta = self._showable(state, ("content", event.content_index), event.delta, event.repaired)
+            if not delta:
+                return
+            await self._announce(state)
+            note = ReasoningTextDeltaNotification(delta=delta, content_index=event.content_index, **ids)
             method = N.ITEM_REASONING_TEXT_DELTA
         await self.turn.session.emit(method, note)
 
     async def done(self, event: OutputItemDone) -> None:
-        item = event.item
+        if event.repaired:
+            # Its text was repaired, which may have damaged more than text (an enum, an id): it waits for
+            # response.completed, whose copy of it is preferred when that arrived intact.
+            self._repaired.append((event.output_index, event.item))
+            return
+        await self._complete(event.item, event.output_index)
+
+    async def completed(self, event: ResponseCompleted) -> None:
+        """Settle the attempt at ``response.completed``: items it lost or had repaired complete from the response's
+        list, a message shown but never completed completes as shown, and the outputs take the response's order."""
+        taken = list(zip(self._indexes, self.outputs, strict=True))
+        for index, item in reconcile(taken, self._repaired, event.response.output, listed_intact=not event.repaired):
+            logger.warning("turn %s: output item %d (%s) settled at response.completed: its output_item.done was "
+                           "lost or repaired", self.turn.turn_id, index, item.get("type"))
+            await self._complete(item, index)
+        self._repaired = []
+        for key, state in list(self.open.items()):
+            text = "".join(state.shown.text)
+            if state.kind == "message" and text:
+                # Nothing completed it (no output_item.done, no copy in the list): what the client was shown is
+                # all there is of it, and the model is sent the same, so the next turn does not lose it.
+                logger.warning("turn %s: a message completed as shown, the response never gave it whole",
+                               self.turn.turn_id)
+                message = {"type": "message", "role": "assistant", "status": "completed",
+                           "content": [{"type": "output_text", "text": text, "annotations": []}]}
+                await self._complete(message, state.index, key)
+        order = sorted(range(len(self.outputs)), key=self._indexes.__getitem__)
+        self.outputs = [self.outputs[i] for i in order]
+        self._indexes = [self._indexes[i] for i in order]
+        if self._messages:  # the response's last message, though one settled late completed after it
+            self.turn.last_message = sorted(self._messages, key=lambda pair: pair[0])[-1][1]
+
+    async def _complete(self, item: dict[str, Any], index: int, key: str | None = None) -> None:
+        """One authoritative output item: kept for the model, and its client item completed."""
         self.outputs.append(item)
+        self._indexes.append(index)
         shown = output_to_thread_item(item)
         if shown is None:
             return
-        key = self.key(item.get("id"), event.output_index)
-        state = self.open.pop(key, None) or _Open(uuid7(), "message" if item.get("type") == "message" else "reasoning")
+        key = key or self.key(item.get("id"), index)
+        state = self.open.pop(key, None) or _Open(uuid7(), "message" if item.get("type") == "message" else "reasoning",
+                                                  index)
         await self._announce(state)
-        shown = msgspec.structs.replace(shown, id=state.item_id)
         if isinstance(shown, AgentMessageThreadItem):
             streamed = "".join(state.shown.text)
-            if shown.text != streamed:
-                if shown.text.startswith(streamed):
-                    await self._delta(state, shown.text[len(streamed):])
-                else:
-                    logger.warning("turn %s: streamed text differs from the final message", self.turn.turn_id)
+            if not shown.text.startswith(streamed):
+                state = await self._shown_apart(state, streamed)
+                streamed = ""
+            shown = msgspec.structs.replace(shown, id=state.item_id)
+            if len(shown.text) > len(streamed):  # a gap the stream skipped (or the whole text): a final delta
+                await self._delta(state, shown.text[len(streamed):])
             self.turn.last_message = shown
+            self._messages.append((index, shown))
+        else:
+            shown = msgspec.structs.replace(shown, id=state.item_id)
         await self.turn.item_completed(shown)
+
+    async def _shown_apart(self, state: _Open, streamed: str) -> _Open:
+        """The deltas shown are not the start of the message's final text (one was lost on the way), and shown
+        deltas cannot be taken back. What was shown completes as a partial answer, exactly as seen and never sent
+        to the model (like an interrupted message); the message itself follows as an item of its own, so each
+        item's deltas spell its text and the client ends up holding the authoritative one."""
+        logger.warning("turn %s: streamed text differs from the final message; it is sent again whole",
+                       self.turn.turn_id)
+        entry = self.turn.open_items.get(state.item_id)
+        if entry is not None and isinstance(entry[0], AgentMessageThreadItem):
+            await self.turn.item_completed(msgspec.structs.replace(entry[0], text=streamed, phase="partial_answer"))
+        fresh = _Open(uuid7(), "message", state.index)
+        await self._announce(fresh)
+        return fresh
 
     async def abandon(self) -> None:
         """The attempt broke: what it showed completes as shown (a partial answer); nothing unseen remains."""
@@ -233,6 +324,7 @@ async def _consume(attempt: _Attempt, events: EventStream) -> Sampled | None:
         elif isinstance(event, ReasoningSummaryPartAdded | ReasoningSummaryTextDelta | ReasoningTextDelta):
             await attempt.reasoning(event)
         elif isinstance(event, ResponseCompleted):
+            await attempt.completed(event)
             return Sampled(attempt.outputs, event.response.usage, event.response.model)
         if turn.pending_inputs:
             return None

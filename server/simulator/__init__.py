@@ -14,11 +14,12 @@ compaction flavours), `handler` (one HTTP exchange), `server` (the `Simulator` i
 """
 
 from server.simulator.compaction import decode_compaction
-from server.simulator.script import FunctionCall, Gate, HttpError, Reasoning, Reply, Text, Usage
+from server.simulator.script import FunctionCall, Garble, Gate, HttpError, Reasoning, Reply, Text, Usage
 from server.simulator.server import RecordedRequest, Simulator
 
 __all__ = [
     "FunctionCall",
+    "Garble",
     "Gate",
     "HttpError",
     "Reasoning",

@@ -215,7 +215,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             for event in stream.events():
                 if self._fault(reply, sent, buffer):
                     return
-                _chunk(buffer, b"event: " + event["type"].encode() + b"\ndata: " + _encoder.encode(event) + b"\n\n")
+                data = _encode_ascii(event) if reply.ascii_only else _encoder.encode(event)
+                for garble in reply.garble:
+                    data = garble.apply(event, data)
+                _chunk(buffer, b"event: " + event["type"].encode() + b"\ndata: " + data + b"\n\n")
                 sent += 1
                 if reply.event_delay:
                     self._flush(buffer)
@@ -255,6 +258,34 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _ascii_string(text: str) -> str:
+    # UTF-16 code units, as JSON's \u escapes count them: a lone surrogate (half of a pair a delta cut off) is
+    # escaped on its own, which UTF-8 itself (and so msgspec) could not carry.
+    units = text.encode("utf-16-le", "surrogatepass")
+    out = ['"']
+    for index in range(0, len(units), 2):
+        code = units[index] | units[index + 1] << 8
+        char = chr(code)
+        out.append(char if 0x20 <= code < 0x7F and char not in '"\\' else f"\\u{code:04x}")
+    out.append('"')
+    return "".join(out)
+
+
+def _encode_ascii(value: Any) -> bytes:
+    """`value` as JSON with only ASCII in it, every other character escaped (Python's `json.dumps` default)."""
+    return _ascii_json(value).encode()
+
+
+def _ascii_json(value: Any) -> str:
+    if isinstance(value, str):
+        return _ascii_string(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(_ascii_string(str(k)) + ":" + _ascii_json(v) for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_ascii_json(v) for v in value) + "]"
+    return _encoder.encode(value).decode()  # numbers, booleans, null
 
 
 def _chunk(buffer: bytearray, data: bytes) -> None:

@@ -7,6 +7,13 @@ calls `gate.release()` (or `stall_seconds` pass), and `stall_headers=True` waits
 headers (an upstream slow to answer at all); `malformed_after=N` inserts one unparsable `data:` message
 after N events (it carries no sequence number). `end` picks the terminal event: completed, failed,
 incomplete, an `error` event, or `"eof"` (a clean close with no terminal event at all).
+
+Faults in the bytes of events that are otherwise sent as usual: `garble` damages the `data` of the events it
+matches (`Garble`: an invalid UTF-8 byte, or a payload cut in half); `completed_output=False` leaves
+`response.completed`'s output list empty, as some OpenAI-compatible servers do; `ascii_only` escapes every non-ASCII
+character as `\\uXXXX` UTF-16 code units, as Python's `json.dumps` does, so a `Text` whose deltas cut a
+surrogate pair in two sends each half as a lone surrogate escape (`Text.from_deltas(["\\ud83d", "\\ude00"])`).
+Without these knobs every event has the real API's shape.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any, Literal
 
 import anyio.to_thread
 
-__all__ = ["Entry", "FunctionCall", "Gate", "HttpError", "Reasoning", "Reply", "Text", "Usage"]
+__all__ = ["Entry", "FunctionCall", "Gate", "Garble", "HttpError", "Reasoning", "Reply", "Text", "Usage"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,32 @@ class Gate:
         self._released.wait(max_seconds)
 
 
+@dataclass(frozen=True)
+class Garble:
+    """Damage to the encoded `data` of the events it matches: of type `event` (any type when None), whose output
+    item is of type `item` (when set), whose payload contains `containing` (when set). `replace` swaps bytes in
+    the payload — `(b"@@", b"\\xff")` puts an invalid UTF-8 byte wherever the text says `@@`, and
+    `(b'"status":"completed"', b'"status":"completed\\xff"')` damages an item's enum — and `truncate` cuts the
+    payload in half, so it is no JSON at all. A damaged event keeps its place and sequence number."""
+
+    event: str | None = None
+    item: str | None = None
+    containing: bytes | None = None
+    replace: tuple[bytes, bytes] | None = None
+    truncate: bool = False
+
+    def apply(self, event: Mapping[str, Any], data: bytes) -> bytes:
+        if self.event is not None and event.get("type") != self.event:
+            return data
+        if self.item is not None and (event.get("item") or {}).get("type") != self.item:
+            return data
+        if self.containing is not None and self.containing not in data:
+            return data
+        if self.replace is not None:
+            data = data.replace(*self.replace)
+        return data[: len(data) // 2] if self.truncate else data
+
+
 Output = Text | Reasoning | FunctionCall
 Ending = Literal["completed", "failed", "incomplete", "error", "eof"]
 
@@ -130,6 +163,10 @@ class Reply:
     stall_headers: bool = False
     gate: Gate = field(default_factory=Gate)
     malformed_after: int | None = None
+    garble: Sequence[Garble] = ()
+    ascii_only: bool = False
+    completed_output: bool = True
+    """False: `response.completed` lists no output (`"output": []`), as some OpenAI-compatible servers send it."""
     event_delay: float = 0.0
     compaction_at: int = 0
     """Where an inline compaction item goes among the output items (0: before the first one)."""

@@ -51,7 +51,7 @@ class ResponseStream:
             "created_at": self.created_at,
             "status": status,
             "model": self.model,
-            "output": list(self.output) if status != "in_progress" else [],
+            "output": list(self.output) if status != "in_progress" and self.reply.completed_output else [],
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],

@@ -9,7 +9,9 @@ blank line yet) is never dispatched — `pending` tells the caller one was lost.
 message whose `done` is true (OpenAI-compatible servers end streams with it).
 
 The decoder works on bytes and hands `data` on as bytes: msgspec decodes JSON straight from them, so no text
-decoding or per-line iterator sits on the streaming hot path (see `scripts/bench_turns.py`).
+decoding or per-line iterator sits on the streaming hot path (see `scripts/bench_turns.py`). Its work is linear
+in the bytes fed however the body is cut: a line tens of MiB long (`response.completed` carries the whole answer)
+arriving in small chunks is copied once, when it ends (see `scripts/bench_sse.py`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ class SseDecoder:
     __slots__ = ("_data", "_event", "_id", "_retry", "_seen_field", "_tail")
 
     def __init__(self) -> None:
-        self._tail = b""  # an unfinished line (it may end in the CR of a CRLF whose LF is still to come)
+        # The unfinished line, as the pieces it arrived in (the last may end in the CR of a CRLF whose LF is
+        # still to come). Pieces are joined once, when the line ends: joining on every chunk copied the whole
+        # line again each time, quadratic in its size — and `response.completed` carries the whole answer.
+        self._tail: list[bytes] = []
         self._data: list[bytes] = []
         self._event: bytes | None = None
         self._id: str | None = None
@@ -62,9 +67,18 @@ class SseDecoder:
         return self._seen_field or bool(self._tail)
 
     def feed(self, chunk: bytes) -> list[SseMessage]:
-        """Consume one chunk of the body; return the messages it completes, in order."""
+        """Consume one chunk of the body; return the messages it completes, in order.
+
+        Linear in the bytes fed, however a long line is cut: a chunk that does not end the unfinished line is
+        only searched for a line end and kept; the line is joined once, by the chunk that ends it."""
         if self._tail:
-            chunk = self._tail + chunk
+            tail = self._tail
+            if not tail[-1].endswith(b"\r") and b"\n" not in chunk and b"\r" not in chunk:
+                tail.append(chunk)  # still inside the line: nothing to split, nothing to copy
+                return []
+            tail.append(chunk)
+            chunk = b"".join(tail)
+            tail.clear()  # cleared in place: a new list per chunk would cost the hot path an allocation
         if _CR in chunk:
             held = b"\r" if chunk.endswith(b"\r") else b""  # a CR at the very end may be half of a CRLF
             chunk = chunk[: len(chunk) - len(held)].replace(b"\r\n", b"\n").replace(b"\r", b"\n") + held
@@ -77,19 +91,20 @@ class SseDecoder:
                                            self._id))
                 start = match.end()
             if start == len(chunk):
-                self._tail = b""
                 return messages
             if start:
                 chunk = chunk[start:]
         lines = chunk.split(b"\n")
-        self._tail = lines.pop()
+        rest = lines.pop()
+        if rest:
+            self._tail.append(rest)  # empty here: the line it held was joined into this chunk
         if lines:
             messages += self._lines(lines)
         return messages
 
     def finish(self) -> list[SseMessage]:
         """The body ended: a held CR still terminates its line (a message it leaves unfinished stays pending)."""
-        tail, self._tail = self._tail, b""
+        tail, self._tail = b"".join(self._tail), []
         if tail.endswith(b"\r"):
             return self._lines([tail[:-1]])
         self._seen_field = self._seen_field or bool(tail)  # a line cut off mid-way is lost with its message

@@ -4,9 +4,11 @@ Contract: iterate an `EventStream` for `StreamEvent`s. It ends right after yield
 `response.failed`, an `error` event and `response.incomplete` are raised as their `UpstreamError`s (see
 `mapping.py`), never yielded. A connection that breaks raises `StreamDisconnected`; a stream that ends (EOF or
 `[DONE]`) without `response.completed` raises `StreamDisconnected("stream closed before response.completed")`;
-no line for `stream_idle_timeout_ms` raises `IdleTimeout`. Unknown event types are skipped (logged at debug);
-a malformed `data` payload is skipped with a warning — the authoritative `output_item.done` carries the full
-item, so a lost delta costs nothing, and a lost terminal event still surfaces as a disconnect.
+no line for `stream_idle_timeout_ms` raises `IdleTimeout`. Unknown event types are skipped (logged at debug).
+A payload whose only fault is its text (invalid UTF-8, a lone surrogate) is repaired and yielded with
+`repaired=True` (see `events.py`; the first per stream is logged as a warning). A payload still malformed is
+skipped with a warning: what it carried is made good by the turn loop from `response.completed`, which lists
+every output item (`server.upstream.outputs`), and a lost terminal event still surfaces as a disconnect.
 
 This layer never retries: once events have flowed, only the turn loop knows which partial items to keep,
 so it decides whether to open a new stream (up to `stream_max_retries`).
@@ -65,6 +67,7 @@ class EventStream:
         self.request_id = response.headers.get("x-request-id", request_id)
         self.compressed = compressed
         self.malformed_events = 0
+        self.repaired_events = 0
         self._response = response
         self._idle_timeout = idle_timeout
         self._secrets = tuple(secrets)
@@ -140,6 +143,12 @@ class EventStream:
                 "skipping malformed SSE event (request %s, %d bytes): %s", self.request_id, len(message.data), exc
             )
             return None
+        if getattr(event, "repaired", False):
+            self.repaired_events += 1
+            # Once per stream: a server that splits every emoji between two deltas would flood the log otherwise.
+            log = logger.warning if self.repaired_events == 1 else logger.debug
+            log("repaired invalid text in an SSE event (request %s, %d bytes): invalid UTF-8 or a lone surrogate "
+                "became U+FFFD", self.request_id, len(message.data))
         if type(event) in _TERMINAL_FAILURES:
             self._raise_if_terminal(event)
         elif type(event) is UnknownEvent:

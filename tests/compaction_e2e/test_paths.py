@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.compaction import COMPACT_PROMPT, SUMMARY_BRIDGE_PREFIX
-from server.simulator import HttpError, Reply, Simulator
+from server.simulator import Garble, HttpError, Reply, Simulator
 from tests.harness import SIM_ENV, running_server
 
 from .support import (
@@ -165,3 +165,20 @@ async def test_other_wordings_of_a_refused_context_management_are_remembered_too
                 assert turn["status"] == "completed"
         assert [("context_management" in r.body, r.status) for r in sim.requests] == [(True, 400), (False, 200),
                                                                                       (False, 200)]
+
+
+async def test_a_v2_compaction_item_whose_output_item_done_cannot_be_decoded_is_taken_from_response_completed(
+    tmp_path: Path,
+) -> None:
+    lost = Garble(event="response.output_item.done", item="compaction", truncate=True)
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("noted"), Reply(garble=[lost]))  # the second request is the trigger's
+        async with running_server(tmp_path, overrides=config(sim, remote="v2"), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": text("first turn", 3000)})
+            turn, events = await h.client.run_turn({"threadId": thread_id, "input": text("second turn", 1000)})
+            assert turn["status"] == "completed"
+            assert [a["mode"] for a in of(events, "thread/compaction/applied")] == ["remote"]
+        bodies = responses_bodies(sim)
+        assert bodies[1]["input"][-1] == {"type": "compaction_trigger"} and not sim.requests_to("compact")
+        assert input_types(bodies[2]) == ["message:user", "compaction", "message:user"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from server.simulator import FunctionCall, Reasoning, Reply, Simulator, Text
+from server.upstream.sse import parse_stream
 from tests.simulator.conftest import post_stream, user
 
 openai_types = pytest.importorskip("openai.types.responses", reason="the openai package is not installed")
@@ -84,3 +86,12 @@ def test_the_compact_answer_validates_as_a_compacted_response(sim: Simulator, ht
     assert envelope.object == "response.compaction" and compaction["type"] == "compaction"
     message_type = pydantic.TypeAdapter(openai_types.response_input_item.Message)
     assert [message_type.validate_python(m).role for m in messages] == ["user"]
+
+
+def test_ascii_only_events_keep_the_sdk_shapes(sim: Simulator, http: httpx.Client) -> None:
+    sim.enqueue(Reply(output=[Reasoning(summary=["Café ☕"]), Text("naïve 😀", deltas=3), FunctionCall("f", '{"q":"é"}')],
+                      ascii_only=True))
+    response = http.post(sim.base_url + "/responses", json={"model": "m", "input": [user("hi")]})
+    messages = parse_stream(response.content)
+    assert all(message.data.isascii() for message in messages)
+    validate_all([msgspec.json.decode(message.data) for message in messages])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import msgspec
 import pytest
 import zstandard
 
-from server.simulator import HttpError, Reply, Simulator, Text
+from server.simulator import FunctionCall, Garble, HttpError, Reply, Simulator, Text
+from server.upstream.sse import parse_stream
 from tests.simulator.conftest import done_items, post_stream, user
 
 
@@ -127,3 +129,39 @@ def test_unknown_paths_and_bad_json_get_api_style_errors(sim: Simulator, http: h
     assert http.get(sim.base_url + "/models").status_code == 404
     bad = http.post(sim.base_url + "/responses", content=b"{nope", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+
+
+def test_a_garble_damages_only_the_events_it_matches(sim: Simulator, http: httpx.Client) -> None:
+    sim.enqueue(Reply(output=[Text.from_deltas(["p", "@@q"]), FunctionCall("lookup", "{}")], garble=[
+        Garble(replace=(b"@@", b"\xff")),
+        Garble(event="response.output_item.done", item="function_call", truncate=True),
+    ]))
+    messages = parse_stream(http.post(sim.base_url + "/responses", json={"input": []}).content)
+    undecodable = []
+    for message in messages:
+        try:
+            msgspec.json.decode(message.data)
+        except msgspec.DecodeError:
+            undecodable.append(message)
+    # Every event holding the text (a delta, the text and part dones, the item done, response.completed) carries the
+    # invalid byte, and the call's output_item.done is cut in half; the other events are intact.
+    assert [m.event for m in undecodable] == [
+        "response.output_text.delta", "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "response.output_item.done", "response.completed"]
+    cut = undecodable.pop(4)
+    assert b'"fc_sim_' in cut.data and not cut.data.endswith(b"}") and b"\xff" not in cut.data
+    assert all(b"\xff" in m.data for m in undecodable)
+
+
+def test_ascii_only_escapes_every_non_ascii_character_and_can_send_half_a_surrogate_pair(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    sim.enqueue(Reply(output=[Text.from_deltas(["Done ", "\ud83d", "\ude00", " é"])], ascii_only=True))
+    messages = parse_stream(http.post(sim.base_url + "/responses", json={"input": []}).content)
+    assert all(m.data.isascii() for m in messages)
+    deltas = [m.data for m in messages if m.event == "response.output_text.delta"]
+    # Each half of the pair goes as a lone surrogate escape, which no UTF-8 decoder (msgspec's included) accepts.
+    assert [rb'"delta":"\ud83d"' in deltas[1], rb'"delta":"\ude00"' in deltas[2]] == [True, True]
+    assert [msgspec.json.decode(d)["delta"] for d in (deltas[0], deltas[3])] == ["Done ", " \u00e9"]
+    done = next(msgspec.json.decode(m.data) for m in messages if m.event == "response.output_item.done")
+    assert done["item"]["content"][0]["text"] == "Done \U0001f600 é"  # a whole pair: escaped, and valid

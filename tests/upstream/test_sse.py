@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import random
+import tracemalloc
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.upstream.sse import SseDecoder, SseMessage, parse_stream
 
@@ -98,3 +102,45 @@ def test_a_large_message_arriving_in_many_pieces_is_one_message() -> None:
     assert fed_in_pieces(body, list(range(65536, len(body), 65536))) == [
         SseMessage(payload, event="response.output_item.done")
     ]
+
+
+def test_feeding_a_piece_of_a_long_line_allocates_in_proportion_to_the_piece_not_to_the_line() -> None:
+    # The work a chunk costs is measured in bytes allocated, not seconds: a decoder that re-joined the unfinished
+    # line on every chunk allocated the whole line so far each time (quadratic in an event tens of MiB long).
+    piece, pieces = 4096, 1024  # one 4 MiB line
+    payload = b'{"type":"response.completed","text":"' + b"x" * (piece * pieces) + b'"}'
+    body = b"event: response.completed\ndata: " + payload + b"\n\n"
+    chunks = [body[i:i + piece] for i in range(0, len(body), piece)]
+    decoder, messages, worst = SseDecoder(), [], 0
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+            messages += decoder.feed(chunk)
+            if chunk is not chunks[-1]:  # the last one ends the line: joining it once is the linear part
+                worst = max(worst, tracemalloc.get_traced_memory()[1] - before)
+    finally:
+        tracemalloc.stop()
+    assert messages == [SseMessage(payload, event="response.completed")]
+    assert worst < 2 * piece, worst
+
+
+_LINE_END = st.sampled_from([b"\n", b"\r\n", b"\r"])
+_FIELD = st.one_of(
+    st.builds(lambda v: b"data: " + v, st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))),
+    st.sampled_from([b"event: response.output_text.delta", b"event:x", b": keep-alive", b"id: 3", b"retry: 10",
+                     b"data", b"data:[DONE]", b""]),
+)
+_BODY = st.lists(st.tuples(_FIELD, _LINE_END), max_size=30).map(lambda lines: b"".join(f + e for f, e in lines))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_BODY, cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20))
+def test_any_chunking_of_any_body_decodes_like_one_feed(body: bytes, cuts: list[int]) -> None:
+    assert fed_in_pieces(body, [c % (len(body) + 1) for c in cuts]) == parse_stream(body)
+    decoder, whole = SseDecoder(), SseDecoder()
+    whole.feed(body)
+    for index in range(len(body)):  # a byte at a time, the finest chunking there is
+        decoder.feed(body[index:index + 1])
+    assert decoder.pending == whole.pending
