@@ -9,6 +9,7 @@ returned ``After`` action); ``thread/name/updated`` goes to every connection.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -210,19 +211,21 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
     if session is not None:
         await _end_running_turn(session)  # as Codex: a running turn is interrupted, then the thread reverted
 
-    async def apply() -> tuple[ThreadRecord, tuple[str | None, str | None]]:
-        if session is not None and session.active is not None:  # a turn started in between: refuse, never race
-            raise InvalidRequest(f"cannot revert thread {thread_id} while turn {session.active.turn_id} is running")
+    async def apply(loaded: ThreadSession | None) -> tuple[ThreadRecord, tuple[str | None, str | None]]:
+        if loaded is not None and loaded.active is not None:  # a turn started in between: refuse, never race
+            raise InvalidRequest(f"cannot revert thread {thread_id} while turn {loaded.active.turn_id} is running")
         with sessions.errors("thread not found: {id}"):  # Codex's words for revert
             record = await sessions.store.revert(thread_id, params.before_turn_id)
-        if session is not None:
-            session.record = record
-            session.history = None  # reloaded from the store on the next turn
+        if loaded is not None:
+            loaded.record = record
+            loaded.history = None  # reloaded from the store on the next turn
         # Read in the same job: a turn queued behind the revert cannot slip a newer turn in first.
         return record, (await sessions.store.newest_turns_cursor(thread_id),
                         await sessions.store.newest_items_cursor(thread_id))
 
-    record, (turns_back, items_back) = await (session.call(apply) if session is not None else apply())
+    # Through the actor when loaded; else in the store with loads held back and under the thread's lease.
+    record, (turns_back, items_back) = await sessions.change(thread_id, partial(apply, None), apply)
+    session = sessions.loaded(thread_id)
 
     async def announce() -> None:
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))

@@ -46,10 +46,13 @@ async def test_a_thread_loaded_by_one_daemon_is_refused_to_another_until_it_lets
             await first.initialize()
             await second.initialize()
             thread_id = (await first.request("thread/start", {}))["thread"]["id"]
-            await first.run_turn({"threadId": thread_id, "input": HI})
+            turn, _ = await first.run_turn({"threadId": thread_id, "input": HI})
             message = await _refused(second, "thread/resume", {"threadId": thread_id})
             assert message.startswith(f"thread {thread_id} already has an active writer")
-            await _refused(second, "thread/name/set", {"threadId": thread_id, "name": "mine"})
+            for method, params in (("thread/name/set", {"name": "mine"}), ("thread/archive", {}),
+                                   ("thread/revert", {"beforeTurnId": turn["id"]}), ("thread/delete", {})):
+                assert "already has an active writer" in await _refused(second, method, {"threadId": thread_id,
+                                                                                         **params})
             read = await second.request("thread/read", {"threadId": thread_id, "includeTurns": True})
             assert [t["status"] for t in read["thread"]["turns"]] == ["completed"]  # reading needs no lease
             assert await first.request("thread/unsubscribe", {"threadId": thread_id}) == {"status": "unsubscribed"}
