@@ -42,7 +42,7 @@ from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from . import git_info
 from .actor import ThreadSession
 from .browse import all_turns, hydration_notice, list_turns
-from .loop import model_history
+from .loop import model_history, with_history_anchor
 from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
 from .params import opt
 from .peer import ClientPeer
@@ -271,7 +271,9 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            history = model_history(await sessions.store.load_history(source_id))  # as a load does
+            stored = await sessions.store.load_history(source_id)
+            history = model_history(source_id, stored)  # as a load does
+            meta = with_history_anchor(meta, stored)
         else:
             record = await sessions.store.fork(source_id, record, last_turn)
             if active_turn is not None and last_turn is None:

@@ -1,0 +1,132 @@
+"""One damaged stored record costs that record, never its thread or the thread list (USERS.md #23, N7).
+
+Each test runs a daemon, stops it, damages one blob with ``sqlite3`` on the store's file (as a disk fault or a hand
+edit would), and starts a daemon on the same home again. Reads pass over the record with one warning that names
+the thread and the row, never the record's content; the rest of the thread reads, pages, resumes and runs turns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.simulator import FunctionCall, Reply, Simulator, Text
+from server.store.connections import DB_NAME
+from tests.compaction_e2e.support import run_compaction
+from tests.harness import SIM_ENV, Harness, running_server, sim_overrides
+
+pytestmark = pytest.mark.anyio
+
+DEFAULT_MODEL = "the-daemon-default-model"
+SECRET = "SECRET-WORD"  # inside damaged blobs: a warning must never show it
+GARBAGE = b'{"text": "' + SECRET.encode() + b'" garbage'
+TOOL = {"type": "function", "name": "lookup", "description": "Look a word up.",
+        "inputSchema": {"type": "object", "properties": {"word": {"type": "string"}}}}
+
+
+def _say(text: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": text}]
+
+
+@contextlib.contextmanager
+def store_file(home: Path) -> Iterator[sqlite3.Connection]:
+    with contextlib.closing(sqlite3.connect(home / DB_NAME)) as conn, conn:
+        yield conn
+
+
+def damage(home: Path, sql: str, *params: object) -> None:
+    """Run one UPDATE on the stopped daemon's store; it must hit exactly one row."""
+    with store_file(home) as conn:
+        assert conn.execute(sql, params).rowcount == 1
+
+
+def overrides(sim: Simulator) -> list[str]:
+    return [*sim_overrides(sim.base_url), f'model="{DEFAULT_MODEL}"']
+
+
+async def _thread_with_turns(h: Harness, *words: str, **start: Any) -> tuple[str, list[str]]:
+    thread_id = (await h.client.request("thread/start", {"model": "the-thread-s-own-model", **start}))["thread"]["id"]
+    turn_ids = []
+    for word in words:
+        turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say(word)})
+        assert turn["status"] == "completed"
+        turn_ids.append(turn["id"])
+    return thread_id, turn_ids
+
+
+def warnings_about(caplog: pytest.LogCaptureFixture, thread_id: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and thread_id in r.getMessage()]
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    return [c["text"] for i in body["input"] if i.get("role") == "user" for c in i["content"]]
+
+
+async def test_a_history_entry_that_cannot_be_read_is_left_out_and_later_turns_still_run(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, _ = await _thread_with_turns(h, "one", "two", "three")
+        damage(tmp_path, "UPDATE history SET data = ? WHERE CAST(data AS TEXT) LIKE '%\"two\"%'", GARBAGE)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            for word in ("four", "five"):
+                turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say(word)})
+                assert turn["status"] == "completed"
+        assert user_texts(sim.requests[-1].body) == ["one", "three", "four", "five"]
+    [warning] = warnings_about(caplog, thread_id)
+    assert "history seq 3" in warning
+    assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("lost", ["function_call", "function_call_output"])
+async def test_a_tool_call_or_output_whose_pair_cannot_be_read_is_never_sent_alone(tmp_path: Path, lost: str) -> None:
+    """The API refuses a call without its output and an output without its call: a call whose output was lost
+    is answered "aborted", and an output whose call was lost is left out too."""
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[FunctionCall("lookup", '{"word": "x"}', call_id="call_1")]),
+                    Reply(output=[Text("looked up", 1)]))
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            async def answer(message: dict[str, Any]) -> dict[str, Any]:
+                return {"contentItems": [{"type": "inputText", "text": "the answer"}], "success": True}
+
+            h.client.handlers["item/tool/call"] = answer
+            thread_id, _ = await _thread_with_turns(h, "look x up", dynamicTools=[TOOL])
+        damage(tmp_path, "UPDATE history SET data = ? WHERE json_extract(CAST(data AS TEXT), '$.type') = ?",
+               GARBAGE, lost)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("go on")})
+            assert turn["status"] == "completed"
+        sent = [(i["type"], i.get("output")) for i in sim.requests[-1].body["input"] if "call_id" in i]
+    assert sent == ([] if lost == "function_call" else [("function_call", None), ("function_call_output", "aborted")])
+
+
+async def test_a_compaction_checkpoint_that_cannot_be_read_sends_the_history_from_before_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Simulator() as sim:
+        config = [*sim_overrides(sim.base_url, remote_compaction="v1"), "model_auto_compact_token_limit=100000"]
+        async with running_server(tmp_path, overrides=config, env=SIM_ENV) as h:
+            thread_id, _ = await _thread_with_turns(h, "one", "two")
+            compacted, _ = await run_compaction(h, thread_id)
+            assert compacted["status"] == "completed"
+        with store_file(tmp_path) as conn:
+            (seq,) = conn.execute("SELECT seq FROM checkpoints").fetchone()
+        damage(tmp_path, "UPDATE checkpoints SET replacement = ? WHERE seq = ?", GARBAGE, seq)
+        async with running_server(tmp_path, overrides=config, env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("three")})
+            assert turn["status"] == "completed"
+        body = sim.requests_to("responses")[-1].body
+    assert [i["type"] for i in body["input"]].count("compaction") == 0
+    assert user_texts(body) == ["one", "two", "three"]
+    [warning] = warnings_about(caplog, thread_id)
+    assert f"checkpoints seq {seq}" in warning
