@@ -42,7 +42,7 @@ from ..store import Direction, Page, ThreadQuery, TurnNotFound, TurnRecord
 from .params import opt
 from .peer import ClientPeer
 from .service import Sessions
-from .views import NOT_LOADED, item_entry, thread_view, turn_view
+from .views import NOT_LOADED, item_entries, thread_view, turn_view
 
 __all__ = ["all_turns", "list_items", "list_loaded", "list_threads", "list_turns", "read_thread", "turn_page"]
 
@@ -235,5 +235,5 @@ async def list_items(sessions: Sessions, params: ThreadItemsListParams) -> Threa
         page = await sessions.store.list_items(thread_id, turn_id=turn_id, cursor=cursor, limit=_limit(params.limit),
                                                direction=opt(params.sort_direction) or "asc",
                                                after_item_id=after_item)
-    return ThreadItemsListResponse(data=[item_entry(r) for r in page.items], next_cursor=page.next_cursor,
+    return ThreadItemsListResponse(data=item_entries(page.items), next_cursor=page.next_cursor,
                                    backwards_cursor=page.backwards_cursor)

@@ -130,3 +130,63 @@ async def test_a_compaction_checkpoint_that_cannot_be_read_sends_the_history_fro
     assert user_texts(body) == ["one", "two", "three"]
     [warning] = warnings_about(caplog, thread_id)
     assert f"checkpoints seq {seq}" in warning
+
+
+async def test_a_turn_whose_record_cannot_be_read_is_shown_from_its_id_and_status_with_all_its_items(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, turns = await _thread_with_turns(h, "one", "two", "three")
+            before = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+        damage(tmp_path, "UPDATE turns SET data = ? WHERE turn_id = ?", GARBAGE, turns[1])
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            shown = read["thread"]["turns"]
+            assert [(t["id"], t["status"]) for t in shown] == [(t, "completed") for t in turns]
+            assert shown[1]["items"] == before["thread"]["turns"][1]["items"]
+            assert (shown[1]["startedAt"], shown[1]["completedAt"], shown[1]["error"]) == (None, None, None)
+            assert shown[0] == before["thread"]["turns"][0] and shown[2] == before["thread"]["turns"][2]
+            # Paging one turn at a time walks past it: cursors are seqs, not what a blob decoded to.
+            paged, cursor = [], None
+            while True:
+                page = await h.client.request("thread/turns/list", {"threadId": thread_id, "limit": 1,
+                                                                    "sortDirection": "asc", "cursor": cursor})
+                paged += [(t["id"], [i["type"] for i in t["items"]]) for t in page["data"]]
+                if (cursor := page["nextCursor"]) is None:
+                    break
+            assert paged == [(t, ["userMessage", "agentMessage"]) for t in turns]
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("four")})
+            assert turn["status"] == "completed"
+    [warning] = warnings_about(caplog, thread_id)
+    assert turns[1] in warning and "turns seq 2" in warning and "is not valid JSON" in warning
+    assert SECRET not in caplog.text
+
+
+async def test_an_item_that_cannot_be_read_is_left_out_and_paging_goes_on_past_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, turns = await _thread_with_turns(h, "one", "two", "three")
+            items = (await h.client.request("thread/items/list", {"threadId": thread_id, "limit": 100}))["data"]
+        lost = next(e["item"]["id"] for e in items if e["turnId"] == turns[1] and e["item"]["type"] == "agentMessage")
+        damage(tmp_path, "UPDATE items SET data = ? WHERE item_id = ?", GARBAGE, lost)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [[i["type"] for i in t["items"]] for t in read["thread"]["turns"]] == [
+                ["userMessage", "agentMessage"], ["userMessage"], ["userMessage", "agentMessage"]]
+            summary = await h.client.request("thread/turns/list", {"threadId": thread_id, "sortDirection": "asc"})
+            assert [len(t["items"]) for t in summary["data"]] == [2, 1, 2]
+            paged, cursor = [], None
+            while True:
+                page = await h.client.request("thread/items/list", {"threadId": thread_id, "limit": 1,
+                                                                    "cursor": cursor})
+                paged += [e["item"]["id"] for e in page["data"]]
+                if (cursor := page["nextCursor"]) is None:
+                    break
+            assert paged == [e["item"]["id"] for e in items if e["item"]["id"] != lost]
+    [warning] = warnings_about(caplog, thread_id)
+    assert lost in warning and "left out" in warning
+    assert SECRET not in caplog.text
