@@ -118,8 +118,12 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
     data = []
     for record in page.items:
         session = sessions.loaded(record.id)
-        data.append(thread_view(session.record if session else record,
-                                status=session.status if session else NOT_LOADED, store_path=sessions.store.path))
+        if session is not None:
+            data.append(thread_view(session.record, status=session.status, meta=session.meta,
+                                    store_path=sessions.store.path))
+        else:
+            data.append(thread_view(record, status=NOT_LOADED, meta=sessions.meta_of(record),
+                                    store_path=sessions.store.path))
     return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 
@@ -151,7 +155,9 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: Client
             turns = await all_turns(sessions, thread_id)
         await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
     status = session.status if session is not None else NOT_LOADED
-    return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns, store_path=sessions.store.path))
+    meta = session.meta if session is not None else sessions.meta_of(record)
+    return ThreadReadResponse(thread=thread_view(record, status=status, meta=meta, turns=turns,
+                                                 store_path=sessions.store.path))
 
 
 async def turn_page(sessions: Sessions, thread_id: str, view: TurnItemsView, *, cursor: str | None, limit: int,

@@ -6,7 +6,8 @@ method that returns a Thread or a Turn returns the same shape.
 A stored blob that does not decode (``server.sessions.damage``) never fails a read: an item is left out, a turn is
 shown from its columns (id and status; the blob held only its timestamps and error), with its items. Pages keep
 their cursors, which the store issues from seqs, never from decoded data: a page may hold fewer entries than its
-limit, and its ``nextCursor`` still goes on past the record left out.
+limit, and its ``nextCursor`` still goes on past the record left out. A thread's metadata is the caller's to
+decode (``Sessions.meta_of``), since what replaces it comes from the daemon's config.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from protocol._generated.types import ThreadSettings as ThreadSettingsView  # no
 from ..store.base import ItemRecord, ThreadRecord, TurnRecord
 from . import git_info
 from .damage import DAMAGE, decoded
-from .meta import ThreadMeta, ThreadSettings, decode_meta
+from .meta import ThreadMeta, ThreadSettings
 
 __all__ = [
     "ACTIVE",
@@ -98,15 +99,15 @@ def thread_view(
     record: ThreadRecord,
     *,
     status: ThreadStatus,
-    meta: ThreadMeta | None = None,
+    meta: ThreadMeta,
     turns: Sequence[Turn] = (),
     ephemeral: bool = False,
     store_path: Path | None = None,
 ) -> Thread:
     """The wire ``Thread``. ``path`` names where a persisted thread is kept — the store's file, then ``#`` and the
     thread id: one per thread, like Codex's rollout file, but not a file of its own to open, move or delete —
-    so a client can tell a persisted thread from an ephemeral one (None)."""
-    meta = meta or decode_meta(record.data)
+    so a client can tell a persisted thread from an ephemeral one (None). ``meta`` is the session's, or
+    ``Sessions.meta_of`` the record's."""
     settings = meta.settings
     return Thread(
         id=record.id,
@@ -134,7 +135,7 @@ def thread_view(
         thread_source=meta.thread_source,
         agent_nickname=None,
         agent_role=None,
-        git_info=git_info.wire_view(record.git_info),
+        git_info=git_info.wire_view(record.id, record.git_info),
         name=record.name,
         turns=list(turns),
     )

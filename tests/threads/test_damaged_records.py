@@ -14,8 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from protocol.client import RpcFailure
+from server.sessions.meta import decode_meta
 from server.simulator import FunctionCall, Reply, Simulator, Text
 from server.store.connections import DB_NAME
 from tests.compaction_e2e.support import run_compaction
@@ -25,6 +28,9 @@ pytestmark = pytest.mark.anyio
 
 DEFAULT_MODEL = "the-daemon-default-model"
 SECRET = "SECRET-WORD"  # inside damaged blobs: a warning must never show it
+# Valid JSON that is not a thread's metadata; msgspec's own message would quote the secret back.
+BAD_META = msgspec.json.encode({"session_id": "s", "cli_version": "v", "settings": {
+    "model": "m", "model_provider": "p", "cwd": "/", "approval_policy": SECRET}})
 GARBAGE = b'{"text": "' + SECRET.encode() + b'" garbage'
 TOOL = {"type": "function", "name": "lookup", "description": "Look a word up.",
         "inputSchema": {"type": "object", "properties": {"word": {"type": "string"}}}}
@@ -190,3 +196,75 @@ async def test_an_item_that_cannot_be_read_is_left_out_and_paging_goes_on_past_i
     [warning] = warnings_about(caplog, thread_id)
     assert lost in warning and "left out" in warning
     assert SECRET not in caplog.text
+
+
+async def test_a_thread_whose_metadata_cannot_be_read_is_still_listed_and_read_and_so_is_every_other(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            damaged, turns = await _thread_with_turns(h, "one", "two")
+            other, _ = await _thread_with_turns(h, "elsewhere")
+        damage(tmp_path, "UPDATE threads SET data = ? WHERE id = ?", BAD_META, damaged)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            for _ in range(2):  # a client polling the list
+                listed = {t["id"]: t for t in (await h.client.request("thread/list", {}))["data"]}
+            assert set(listed) == {damaged, other}
+            # What the columns hold is shown as stored; what the blob held comes from the daemon's defaults.
+            assert (listed[damaged]["preview"], listed[damaged]["cwd"]) == ("one", listed[other]["cwd"])
+            assert (listed[damaged]["model"], listed[other]["model"]) == (DEFAULT_MODEL, "the-thread-s-own-model")
+            read = await h.client.request("thread/read", {"threadId": damaged, "includeTurns": True})
+            assert [t["id"] for t in read["thread"]["turns"]] == turns
+    [warning] = warnings_about(caplog, damaged)
+    assert "threads.data" in warning and "$.settings.approval_policy" in warning and "default" in warning
+    assert SECRET not in caplog.text
+
+
+async def test_a_thread_whose_metadata_cannot_be_read_resumes_on_the_defaults_and_its_next_turn_repairs_it(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, _ = await _thread_with_turns(h, "one", "two")
+        damage(tmp_path, "UPDATE threads SET data = ? WHERE id = ?", GARBAGE, thread_id)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            resumed = await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            assert resumed["model"] == DEFAULT_MODEL
+            turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("three")})
+            assert turn["status"] == "completed"
+        assert user_texts(sim.requests[-1].body) == ["one", "two", "three"]  # the history is intact
+    with store_file(tmp_path) as conn:
+        (stored,) = conn.execute("SELECT data FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    assert decode_meta(stored).settings.model == DEFAULT_MODEL
+
+
+async def test_a_thread_whose_metadata_cannot_be_read_can_be_archived_unarchived_reverted_forked_and_deleted(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, turns = await _thread_with_turns(h, "one", "two")
+        damage(tmp_path, "UPDATE threads SET data = ? WHERE id = ?", GARBAGE, thread_id)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            await h.client.request("thread/archive", {"threadId": thread_id})
+            unarchived = await h.client.request("thread/unarchive", {"threadId": thread_id})
+            assert unarchived["thread"]["model"] == DEFAULT_MODEL
+            fork = (await h.client.request("thread/fork", {"threadId": thread_id}))["thread"]
+            assert [t["id"] for t in fork["turns"]] == turns and fork["model"] == DEFAULT_MODEL
+            reverted = await h.client.request("thread/revert", {"threadId": thread_id, "beforeTurnId": turns[1]})
+            assert reverted["thread"]["id"] == thread_id
+            await h.client.request("thread/delete", {"threadId": thread_id})
+            with pytest.raises(RpcFailure, match="thread not loaded"):
+                await h.client.request("thread/read", {"threadId": thread_id})
+
+
+async def test_a_thread_whose_git_state_cannot_be_read_is_listed_without_it_and_a_patch_writes_over_it(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            thread_id, _ = await _thread_with_turns(h, "one")
+        damage(tmp_path, "UPDATE threads SET git_info = ? WHERE id = ?", GARBAGE, thread_id)
+        async with running_server(tmp_path, overrides=overrides(sim), env=SIM_ENV) as h:
+            [listed] = (await h.client.request("thread/list", {}))["data"]
+            assert (listed["id"], listed["gitInfo"]) == (thread_id, None)
+            patched = await h.client.request("thread/metadata/update", {"threadId": thread_id,
+                                                                        "gitInfo": {"branch": "main"}})
+            assert patched["thread"]["gitInfo"] == {"sha": None, "branch": "main", "originUrl": None}
