@@ -268,3 +268,25 @@ async def test_a_thread_whose_git_state_cannot_be_read_is_listed_without_it_and_
             patched = await h.client.request("thread/metadata/update", {"threadId": thread_id,
                                                                         "gitInfo": {"branch": "main"}})
             assert patched["thread"]["gitInfo"] == {"sha": None, "branch": "main", "originUrl": None}
+
+
+async def test_a_history_restored_from_before_a_damaged_checkpoint_is_measured_whole_and_compacted_again(
+        tmp_path: Path) -> None:
+    """The last response measured the compacted history; the restored one is longer, and counted as such."""
+    with Simulator() as sim:
+        def config(limit: int) -> list[str]:
+            return [*sim_overrides(sim.base_url, remote_compaction="v1"), f"model_auto_compact_token_limit={limit}"]
+
+        sim.enqueue(*[Reply.text(f"long answer {n} " + "lorem ipsum " * 500) for n in range(3)])
+        async with running_server(tmp_path, overrides=config(100_000), env=SIM_ENV) as h:
+            thread_id, _ = await _thread_with_turns(h, "one", "two", "three")
+            compacted, _ = await run_compaction(h, thread_id)
+            assert compacted["status"] == "completed"
+            await h.client.run_turn({"threadId": thread_id, "input": _say("short")})
+        damage(tmp_path, "UPDATE checkpoints SET replacement = ? WHERE rowid = 1", GARBAGE)
+        compactions = len(sim.requests_to("compact"))
+        async with running_server(tmp_path, overrides=config(2_000), env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})
+            turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say("go on")})
+            assert turn["status"] == "completed"
+        assert len(sim.requests_to("compact")) == compactions + 1
