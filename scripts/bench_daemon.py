@@ -100,7 +100,7 @@ async def template(root: Path) -> dict[str, Any]:
         record = await store.get_thread(thread["id"])
         turn = (await store.list_turns(thread["id"])).items[0]
         items = (await store.list_items(thread["id"], limit=100)).items
-        history = await store.load_history(thread["id"])
+        history = [data for _, data in (await store.load_history(thread["id"])).entries]
     return {"record": record, "turn": turn, "items": items, "history": history}
 
 

@@ -44,6 +44,7 @@ from server.compaction.history import (
     strip_leading_compaction_items,
     trim_for_summary_request,
 )
+from server.compaction.pairs import mend_gaps
 from server.compaction.policy import (
     DEFAULT_TURN_COMPACTION_CAP,
     CompactionBudget,
@@ -85,6 +86,7 @@ __all__ = [
     "insert_initial_context",
     "is_over_window",
     "is_real_user_message",
+    "mend_gaps",
     "items_after_last_model_item",
     "needs_mid_turn_compaction",
     "needs_pre_turn_compaction",

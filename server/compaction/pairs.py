@@ -3,7 +3,8 @@
 Contract: the API rejects an input where a tool output has no earlier call with the same `call_id`, where a
 call has no output, and (for reasoning models) where a call keeps the item `id` of a response whose
 reasoning item is no longer in front of it. `ensure_call_output_pairs` fixes the first two;
-`detach_unreasoned_calls` the third. Both return new lists and never mutate their input.
+`detach_unreasoned_calls` the third. `mend_gaps` prepares a history that lost entries (stored rows that could not
+be read) for them. All return new lists and never mutate their input.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "aborted_outputs",
     "detach_unreasoned_calls",
     "ensure_call_output_pairs",
+    "mend_gaps",
     "unpaired_call_ids",
 ]
 
@@ -109,3 +111,32 @@ def detach_unreasoned_calls(items: Sequence[Mapping[str, Any]]) -> list[Item]:
             reasoned = item.get("type") == "reasoning"
         result.append(copy)
     return result
+
+
+def mend_gaps(items: Sequence[Mapping[str, Any]], gaps: Iterable[int]) -> list[Item]:
+    """`items`, a history that lost entries at `gaps` (each the index in `items` a lost entry would have had),
+    made safe to send once `ensure_call_output_pairs` has run over it.
+
+    The entry lost could have been anything, so whatever may have depended on it goes:
+    - reasoning right before a gap: the item it led to may be the one lost, and the API refuses reasoning
+      without the item that follows it (reasoning is the model's own notes; the answer or call stays);
+    - the `id` of a call whose reasoning that was, or was lost (`detach_unreasoned_calls`).
+    A call whose output was lost is answered "aborted", and an output whose call was lost is dropped, by
+    `ensure_call_output_pairs`, which the caller runs over the result as over any history.
+    """
+    at = set(gaps)
+    if not at:
+        return [dict(item) for item in items]
+    kept: list[Item] = []
+
+    def close_gap() -> None:
+        while kept and kept[-1].get("type") == "reasoning":
+            kept.pop()
+
+    for index, item in enumerate(items):
+        if index in at:
+            close_gap()
+        kept.append(dict(item))
+    if len(items) in at:  # the last entries were lost
+        close_gap()
+    return detach_unreasoned_calls(kept)

@@ -29,7 +29,7 @@ from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
 from ..store.base import ThreadRecord, ThreadStore
 from ..store.batch import WriteBatch
 from .git_info import GitLookups
-from .meta import ThreadMeta, decode_meta
+from .meta import ThreadMeta
 from .peer import ClientPeer, Subscribers
 from .reply import Reply
 from .views import IDLE, NOT_LOADED, SYSTEM_ERROR
@@ -69,11 +69,13 @@ class _Job:
 
 
 class ThreadSession:
-    def __init__(self, record: ThreadRecord, deps: SessionDeps, *, meta: ThreadMeta | None = None,
+    def __init__(self, record: ThreadRecord, deps: SessionDeps, *, meta: ThreadMeta,
                  ephemeral: bool = False) -> None:
+        # ``meta`` comes from the caller, never decoded here: ``Sessions.meta_of`` decides what a thread whose
+        # metadata cannot be read runs on.
         self.thread_id = record.id
         self.record = record
-        self.meta = meta or decode_meta(record.data)
+        self.meta = meta
         self.ephemeral = ephemeral
         self.deps = deps
         self.subscribers = Subscribers()

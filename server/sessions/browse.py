@@ -42,7 +42,7 @@ from ..store import Direction, Page, ThreadQuery, TurnNotFound, TurnRecord
 from .params import opt
 from .peer import ClientPeer
 from .service import Sessions
-from .views import NOT_LOADED, item_entry, thread_view, turn_view
+from .views import NOT_LOADED, item_entries, thread_view, turn_view
 
 __all__ = ["all_turns", "list_items", "list_loaded", "list_threads", "list_turns", "read_thread", "turn_page"]
 
@@ -118,8 +118,12 @@ async def list_threads(sessions: Sessions, params: ThreadListParams) -> ThreadLi
     data = []
     for record in page.items:
         session = sessions.loaded(record.id)
-        data.append(thread_view(session.record if session else record,
-                                status=session.status if session else NOT_LOADED, store_path=sessions.store.path))
+        if session is not None:
+            data.append(thread_view(session.record, status=session.status, meta=session.meta,
+                                    store_path=sessions.store.path))
+        else:
+            data.append(thread_view(record, status=NOT_LOADED, meta=sessions.meta_of(record),
+                                    store_path=sessions.store.path))
     return ThreadListResponse(data=data, next_cursor=page.next_cursor, backwards_cursor=page.backwards_cursor)
 
 
@@ -151,7 +155,9 @@ async def read_thread(sessions: Sessions, params: ThreadReadParams, peer: Client
             turns = await all_turns(sessions, thread_id)
         await peer.notify(N.DEPRECATION_NOTICE, _INCLUDE_TURNS_NOTICE)
     status = session.status if session is not None else NOT_LOADED
-    return ThreadReadResponse(thread=thread_view(record, status=status, turns=turns, store_path=sessions.store.path))
+    meta = session.meta if session is not None else sessions.meta_of(record)
+    return ThreadReadResponse(thread=thread_view(record, status=status, meta=meta, turns=turns,
+                                                 store_path=sessions.store.path))
 
 
 async def turn_page(sessions: Sessions, thread_id: str, view: TurnItemsView, *, cursor: str | None, limit: int,
@@ -235,5 +241,5 @@ async def list_items(sessions: Sessions, params: ThreadItemsListParams) -> Threa
         page = await sessions.store.list_items(thread_id, turn_id=turn_id, cursor=cursor, limit=_limit(params.limit),
                                                direction=opt(params.sort_direction) or "asc",
                                                after_item_id=after_item)
-    return ThreadItemsListResponse(data=[item_entry(r) for r in page.items], next_cursor=page.next_cursor,
+    return ThreadItemsListResponse(data=item_entries(page.items), next_cursor=page.next_cursor,
                                    backwards_cursor=page.backwards_cursor)

@@ -3,7 +3,9 @@
 As Codex does, the lookup happens when a thread is first written with history — its first turn, or a fork —
 and never again: a later patch edits what was stored, and a thread whose fields were all cleared stays
 without Git state. The stored form (``ThreadRecord.git_info``) tells "never looked up" (None) from "looked
-up, nothing found or all cleared" (a GitInfo whose fields are all null), which the wire shows as null.
+up, nothing found or all cleared" (a GitInfo whose fields are all null), which the wire shows as null. A stored
+form that does not decode reads as nothing found, with a warning (``server.sessions.damage``): Git state is an
+annotation, and it is not looked up again (the thread was written with history before), but a patch writes over it.
 
 The lookup runs ``git`` three times at once (commit, branch, origin URL), each bounded in time; a cwd that is
 not a repository, a missing ``git`` or a stuck one all give null fields, never an error. A git that overruns is
@@ -29,6 +31,7 @@ from msgspec import UNSET
 from protocol._generated.types import GitInfo, ThreadMetadataGitInfoUpdateParams
 
 from ..errors import InvalidRequest
+from .damage import decoded
 
 __all__ = ["NOTHING_FOUND", "GitLookups", "apply_patch", "check_patch", "decode", "detect", "encode", "first_lookup",
            "wire_view"]
@@ -48,14 +51,17 @@ def encode(info: GitInfo) -> bytes:
     return msgspec.json.encode(info)
 
 
-def decode(stored: bytes | None) -> GitInfo | None:
-    """The stored state; None when it was never looked up."""
-    return None if stored is None else _decoder.decode(stored)
+def decode(thread_id: str, stored: bytes | None) -> GitInfo | None:
+    """The stored state; None when it was never looked up, NOTHING_FOUND when it cannot be read."""
+    if stored is None:
+        return None
+    info = decoded(_decoder, stored, thread_id, "Git state (threads.git_info)", "it reads as nothing known")
+    return NOTHING_FOUND if info is None else info
 
 
-def wire_view(stored: bytes | None) -> GitInfo | None:
+def wire_view(thread_id: str, stored: bytes | None) -> GitInfo | None:
     """``Thread.gitInfo``: null when never looked up, and when nothing is known."""
-    info = decode(stored)
+    info = decode(thread_id, stored)
     return None if info is None or info == NOTHING_FOUND else info
 
 

@@ -36,14 +36,12 @@ from protocol._generated.types import (
 from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
-from ..models import DEFAULT_MODEL
-from ..providers import OPENAI_PROVIDER_ID
 from ..store import ThreadRecord, TurnNotFound, WriteBatch
 from . import git_info
 from .actor import ThreadSession
 from .browse import all_turns, hydration_notice, list_turns
-from .loop import model_history
-from .meta import ThreadMeta, ThreadSettings, decode_meta, encode_meta, sandbox_policy_for
+from .loop import model_history, with_history_anchor
+from .meta import ThreadMeta, ThreadSettings, encode_meta, sandbox_policy_for
 from .params import opt
 from .peer import ClientPeer
 from .schemas import schema_problem
@@ -91,12 +89,6 @@ def _apply_overrides(settings: ThreadSettings, params: Any, daemon: Settings) ->
     return msgspec.structs.replace(settings, **changes) if changes else settings
 
 
-def _default_settings(sessions: Sessions) -> ThreadSettings:
-    """A new thread's settings as the daemon's config gives them."""
-    builtin = ThreadSettings(model=DEFAULT_MODEL, model_provider=OPENAI_PROVIDER_ID, cwd=os.getcwd())
-    return msgspec.structs.replace(builtin, **settings_changes(sessions.settings.config, sessions.settings))
-
-
 def _response_fields(session: ThreadSession) -> dict[str, Any]:
     s = session.meta.settings
     return {"model": s.model, "model_provider": s.model_provider, "service_tier": s.service_tier, "cwd": s.cwd,
@@ -122,7 +114,7 @@ def _started(session: ThreadSession) -> After:
 
 async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: ClientPeer,
                        originator: str | None) -> tuple[ThreadStartResponse, After]:
-    settings = _apply_overrides(_default_settings(sessions), params, sessions.settings)
+    settings = _apply_overrides(sessions.default_settings(), params, sessions.settings)
     if (tools := opt(params.dynamic_tools)) is not None:
         _check_dynamic_tools(tools)
         settings = msgspec.structs.replace(settings, dynamic_tools=list(tools))
@@ -253,7 +245,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     if source is not None and source.ephemeral:
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
     refuse_archived(source_record)
-    base = source.meta if source is not None else decode_meta(source_record.data)
+    base = source.meta if source is not None else sessions.meta_of(source_record)
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params, sessions.settings)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
@@ -271,7 +263,9 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            history = model_history(await sessions.store.load_history(source_id))  # as a load does
+            stored = await sessions.store.load_history(source_id)
+            history = model_history(source_id, stored)  # as a load does
+            meta = with_history_anchor(meta, stored)
         else:
             record = await sessions.store.fork(source_id, record, last_turn)
             if active_turn is not None and last_turn is None:

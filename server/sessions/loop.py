@@ -17,10 +17,13 @@ import msgspec
 
 from protocol._generated.types import TurnToolOutput, UserInput
 
-from ..compaction import ensure_call_output_pairs
+from ..compaction import ensure_call_output_pairs, mend_gaps
 from ..compaction.items import is_compaction
 from ..models import ModelInfo
+from ..store import History
 from ..upstream.errors import HttpStatusError
+from .damage import DAMAGE, decoded, warn_once
+from .meta import ThreadMeta
 from .request import RequestPlan, build_request
 from .sampling import sample
 from .schemas import SchemaUnusable, validation_errors
@@ -29,22 +32,55 @@ from .tools import run_tool_call
 from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
 from .usage import account_usage, announce_usage
 
-__all__ = ["ensure_history", "model_history", "regular_turn"]
+__all__ = ["ensure_history", "model_history", "regular_turn", "with_history_anchor"]
+
+_entry_decoder: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
 
 
-def model_history(entries: Sequence[bytes]) -> list[dict[str, Any]]:
+def model_history(thread_id: str, stored: History) -> list[dict[str, Any]]:
     """Stored history entries as the model is sent them: decoded, and every call paired with an output.
 
     A daemon killed while a tool call was pending stored the call without its output; the API refuses unpaired
-    calls, so they get their "aborted" output here (in memory; the next turn persists on top)."""
-    return ensure_call_output_pairs([msgspec.json.decode(entry) for entry in entries])
+    calls, so they get their "aborted" output here (in memory; the next turn persists on top).
+
+    An entry that does not decode as a JSON object is left out, with a warning naming its seq, and the history
+    is mended around the gap (``mend_gaps``) so it is still one the API accepts: a thread is not bricked by one
+    bad row. Nothing is written: every load leaves the same rows out, until a compaction replaces them."""
+    for seq in stored.passed_over:
+        warn_once((thread_id, "checkpoint", seq), "thread %s: stored compaction checkpoint (checkpoints seq %d) is "
+                  "not a JSON array; the model is sent the history from before it, whose size is estimated afresh",
+                  thread_id, seq)
+    try:  # all at once first: the loop that can skip runs only after a failure
+        return ensure_call_output_pairs([_entry_decoder.decode(data) for _, data in stored.entries])
+    except DAMAGE:
+        pass
+    items: list[dict[str, Any]] = []
+    gaps: list[int] = []
+    for seq, data in stored.entries:
+        item = decoded(_entry_decoder, data, thread_id, f"model-history entry (history seq {seq})",
+                       "it is left out of what the model is sent")
+        if item is None:
+            gaps.append(len(items))
+        else:
+            items.append(item)
+    return ensure_call_output_pairs(mend_gaps(items, gaps))
+
+
+def with_history_anchor(meta: ThreadMeta, stored: History) -> ThreadMeta:
+    """``meta`` for a session whose history was just loaded: a checkpoint passed over leaves a history longer
+    than the last response measured, so the next context estimate must count all of it (as after a checkpoint)."""
+    return msgspec.structs.replace(meta, last_response_tokens=0) if stored.passed_over else meta
 
 
 async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     session = turn.session
     if session.history is None:
-        entries = [] if session.ephemeral else await session.deps.store.load_history(session.thread_id)
-        session.history = model_history(entries)
+        if session.ephemeral:
+            session.history = []
+        else:
+            stored = await session.deps.store.load_history(session.thread_id)
+            session.history = model_history(session.thread_id, stored)
+            session.meta = with_history_anchor(session.meta, stored)
     return session.history
 
 

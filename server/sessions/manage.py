@@ -168,7 +168,9 @@ async def unarchive(sessions: Sessions, thread_id: str, peer: ClientPeer) -> tup
         await peer.notify(N.THREAD_UNARCHIVED, ThreadUnarchivedNotification(thread_id=record.id))
 
     status = session.status if session is not None else NOT_LOADED
-    return ThreadUnarchiveResponse(thread=thread_view(record, status=status, store_path=sessions.store.path)), announce
+    meta = session.meta if session is not None else sessions.meta_of(record)
+    view = thread_view(record, status=status, meta=meta, store_path=sessions.store.path)
+    return ThreadUnarchiveResponse(thread=view), announce
 
 
 async def set_name(sessions: Sessions, params: ThreadSetNameParams) -> After:
@@ -231,6 +233,7 @@ async def revert(sessions: Sessions, params: ThreadRevertParams, peer: ClientPee
         await peer.notify(N.THREAD_REVERTED, ThreadRevertedNotification(thread_id=thread_id))
 
     status = session.status if session is not None else NOT_LOADED
-    view = thread_view(record, status=status, store_path=sessions.store.path)
+    meta = session.meta if session is not None else sessions.meta_of(record)
+    view = thread_view(record, status=status, meta=meta, store_path=sessions.store.path)
     return ThreadRevertResponse(thread=view, turns_backwards_cursor=turns_back,
                                 items_backwards_cursor=items_back), announce

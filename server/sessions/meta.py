@@ -4,11 +4,15 @@
 ``thread/start``/``resume``/``fork`` and ``turn/start`` overrides change. Both are msgspec Structs typed with
 the generated protocol types, so the blob decodes back to exactly what the wire carried. Secrets are never
 part of either: credentials are resolved per request from the environment.
+
+A blob that does not decode (see ``server.sessions.damage``) is replaced by ``fallback_meta``: the thread keeps
+what the store's columns hold (id, cwd, provider, source) and takes the daemon's defaults for the rest, so it can
+still be listed, read, resumed, archived and deleted. Its next turn stores the replacement over the damage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 
@@ -28,7 +32,11 @@ from protocol._generated.types import (
     WorkspaceWriteSandboxPolicy,
 )
 
-__all__ = ["ThreadMeta", "ThreadSettings", "decode_meta", "encode_meta", "sandbox_policy_for"]
+if TYPE_CHECKING:
+    from ..store.base import ThreadRecord
+
+__all__ = ["ThreadMeta", "ThreadSettings", "decode_meta", "encode_meta", "fallback_meta", "meta_decoder",
+           "sandbox_policy_for"]
 
 
 class ThreadSettings(msgspec.Struct, kw_only=True):
@@ -65,7 +73,8 @@ class ThreadMeta(msgspec.Struct, kw_only=True):
     """The model of the last turn that sampled, to detect a switch to a smaller window."""
 
 
-_decoder = msgspec.json.Decoder(ThreadMeta)
+meta_decoder = msgspec.json.Decoder(ThreadMeta)
+_PLAIN_SOURCES = frozenset(name for arm in get_args(SessionSource) for name in get_args(arm))
 
 
 def encode_meta(meta: ThreadMeta) -> bytes:
@@ -73,7 +82,17 @@ def encode_meta(meta: ThreadMeta) -> bytes:
 
 
 def decode_meta(data: bytes) -> ThreadMeta:
-    return _decoder.decode(data)
+    return meta_decoder.decode(data)
+
+
+def fallback_meta(record: ThreadRecord, defaults: ThreadSettings, cli_version: str) -> ThreadMeta:
+    """The metadata of a thread whose blob cannot be read: ``defaults`` (the settings a new thread would get)
+    on the record's own cwd and provider, which are columns and survive. Lost with the blob: the thread's
+    model and other settings, its dynamic tools, its token usage (so the next context estimate counts the whole
+    history, as after a compaction) and its originator. ``cli_version`` is the daemon's, which now owns it."""
+    settings = msgspec.structs.replace(defaults, cwd=record.cwd, model_provider=record.model_provider)
+    source: SessionSource = record.source_kind if record.source_kind in _PLAIN_SOURCES else "vscode"  # type: ignore[assignment]
+    return ThreadMeta(session_id=record.id, cli_version=cli_version, source=source, settings=settings)
 
 
 def sandbox_policy_for(mode: SandboxMode) -> SandboxPolicy:

@@ -38,7 +38,7 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
         detected = await git_info.first_lookup(sessions.deps.git, record.cwd, record.turn_count)
 
     def patched(stored: ThreadRecord) -> ThreadRecord:
-        current = git_info.decode(stored.git_info) or detected or git_info.NOTHING_FOUND
+        current = git_info.decode(stored.id, stored.git_info) or detected or git_info.NOTHING_FOUND
         return msgspec.structs.replace(stored, git_info=git_info.encode(git_info.apply_patch(current, changes)))
 
     async def in_store() -> tuple[ThreadRecord, ThreadStatus]:
@@ -54,4 +54,7 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
 
     # Loaded or not by now (git may have taken seconds), and maybe loading or unloading as we write.
     record, status = await sessions.change(record.id, in_store, in_actor)
-    return ThreadMetadataUpdateResponse(thread=thread_view(record, status=status, store_path=sessions.store.path))
+    session = sessions.loaded(record.id)
+    meta = session.meta if session is not None else sessions.meta_of(record)
+    return ThreadMetadataUpdateResponse(thread=thread_view(record, status=status, meta=meta,
+                                                           store_path=sessions.store.path))

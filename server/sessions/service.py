@@ -3,19 +3,24 @@
 It loads sessions on demand, finds loaded ones, changes threads whether loaded or not (``change``: through the
 actor, else in the store with loads held back), and translates store errors into client errors in Codex's
 wording (the message depends on the method: ``thread/resume`` says ``no rollout found for thread id <id>``,
-``thread/read`` says ``thread not loaded: <id>``).
+``thread/read`` says ``thread not loaded: <id>``). ``meta_of`` is the one place a stored thread's metadata is
+decoded; a blob that does not decode gives the daemon's defaults, with a warning (``server.sessions.damage``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+import msgspec
+
 from ..config import Settings
 from ..errors import InvalidRequest
+from ..models import DEFAULT_MODEL
 from ..providers import OPENAI_PROVIDER_ID
 from ..store import (
     InvalidCursor,
@@ -28,7 +33,10 @@ from ..store import (
 )
 from ..store.base import check_thread_id
 from .actor import NotLoaded, SessionDeps, ThreadSession
+from .damage import decoded
+from .meta import ThreadMeta, ThreadSettings, fallback_meta, meta_decoder
 from .registry import SessionRegistry
+from .thread_config import settings_changes
 from .views import encode_turn_data, turn_view
 
 __all__ = ["Sessions"]
@@ -51,6 +59,21 @@ class Sessions:
 
     def loaded(self, thread_id: str) -> ThreadSession | None:
         return self.registry.get(thread_id)
+
+    def default_settings(self) -> ThreadSettings:
+        """A new thread's settings as the daemon's config gives them."""
+        builtin = ThreadSettings(model=DEFAULT_MODEL, model_provider=OPENAI_PROVIDER_ID, cwd=os.getcwd())
+        return msgspec.structs.replace(builtin, **settings_changes(self.settings.config, self.settings))
+
+    def meta_of(self, record: ThreadRecord) -> ThreadMeta:
+        """The stored thread's metadata; when its blob cannot be read, the daemon's defaults on the thread's own
+        columns (``fallback_meta``), so one damaged thread is still listed, read, resumed, archived and deleted
+        rather than failing every listing it is in. Its next turn stores the defaults over the damage."""
+        meta = decoded(meta_decoder, record.data, record.id, "metadata (threads.data)",
+                       "it is shown with, and runs on, the daemon's default settings until a turn stores new ones")
+        if meta is None:
+            return fallback_meta(record, self.default_settings(), self.version)
+        return meta
 
     @contextmanager
     def errors(self, missing: str = "thread not found: {id}", missing_turn: str = "turn not found: {turn}") -> Iterator[None]:
@@ -87,7 +110,7 @@ class Sessions:
             with self.errors(missing):
                 record = await self.store.get_thread(thread_id)
                 await self._settle_cut_turn(thread_id)
-            return ThreadSession(record, self.deps)
+            return ThreadSession(record, self.deps, meta=self.meta_of(record))
 
         return await self.registry.load(thread_id, make)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base import (
     CheckpointRecord,
     Direction,
+    History,
     ItemRecord,
     Page,
     SortKey,
@@ -26,6 +27,7 @@ from .sqlite import SqliteStore
 __all__ = [
     "CheckpointRecord",
     "Direction",
+    "History",
     "InvalidCursor",
     "InvalidThreadId",
     "ItemRecord",

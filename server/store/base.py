@@ -3,7 +3,10 @@
 Contract for every backend (SQLite today, a server database later, as a new module beside ``sqlite.py``):
 
 - The store is agnostic of protocol types. Everything it does not index is an opaque JSON blob (``data``,
-  ``replacement``: bytes the caller encoded with msgspec), returned byte for byte.
+  ``replacement``: bytes the caller encoded with msgspec), returned byte for byte, and never decoded by the
+  store, so a damaged blob fails no listing or read here: what to do with it is the caller's decision. The one
+  exception is a checkpoint's ``replacement``, which the store splits into entries: one that does not parse as
+  a JSON array is passed over as if that compaction had not happened (see ``History``).
 - Ordinals (``seq``) are assigned by the store. Turn seqs are contiguous from 1 within a thread; item seqs and
   history seqs only grow in append order. History entries and checkpoints share one sequence per thread, so
   "entries appended after a checkpoint" is well defined even within one batch.
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckpointRecord",
     "Direction",
+    "History",
     "ItemRecord",
     "Page",
     "SortKey",
@@ -111,6 +115,19 @@ class CheckpointRecord(msgspec.Struct, frozen=True, kw_only=True):
     replacement: bytes
 
 
+class History(msgspec.Struct, frozen=True, kw_only=True):
+    """A thread's model-visible history: the latest readable checkpoint's replacement, then every entry after it.
+
+    Each entry is ``(seq, data)``: a history row's own seq, or for an entry of a replacement the checkpoint's, so a
+    caller can name the row an entry it cannot decode came from. ``passed_over`` lists the seqs of later
+    checkpoints whose replacement does not parse: the history is then what it was before them (the entries they
+    had replaced are still stored), which loses nothing the model knew but is as long as before the compaction.
+    """
+
+    entries: list[tuple[int, bytes]]
+    passed_over: tuple[int, ...] = ()
+
+
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     """One page. ``next_cursor`` continues in the same direction (None on the last page);
     ``backwards_cursor`` pages the opposite direction from the first element, which it includes again."""
@@ -189,7 +206,7 @@ class ThreadStore(Protocol):
     async def turn_with_items(self, thread_id: str, turn_id: str) -> tuple[TurnRecord, list[ItemRecord]]:
         """``get_turn`` and its items, from one snapshot."""
 
-    async def load_history(self, thread_id: str) -> list[bytes]:
+    async def load_history(self, thread_id: str) -> History:
         """Model-visible history: the latest checkpoint's replacement, then every entry appended after it."""
 
     async def latest_checkpoint(self, thread_id: str) -> CheckpointRecord | None: ...

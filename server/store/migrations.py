@@ -136,16 +136,22 @@ def _v4_media_previews(conn: sqlite3.Connection) -> None:
     # Codex's placeholder; threads stored before that get it here, so an upgrade does not drop them from the
     # list. One pass over threads, reading items only of threads with turns and no preview (few: those whose user
     # messages never had text), and only their user messages' content.
-    media = "json_extract(part.value, '$.type') IN ('image', 'localImage', 'audio', 'localAudio')"
+    # SQLite's JSON functions raise on text that is not JSON, and one damaged item would then keep every daemon
+    # from starting: each one reads an expression that is '{}' for what it cannot read (a CASE, since the order
+    # in which WHERE terms run is the planner's). Edited after release for that alone: on every database where
+    # the first form completed, this one reads the same values.
+    item = "CASE WHEN json_valid(CAST(items.data AS TEXT)) THEN CAST(items.data AS TEXT) ELSE '{}' END"
+    part_type = "json_extract(CASE WHEN part.type = 'object' THEN part.value ELSE '{}' END, '$.type')"
+    media = f"{part_type} IN ('image', 'localImage', 'audio', 'localAudio')"
     _run(
         conn,
         [
             f"""UPDATE threads SET preview = COALESCE((
-                SELECT CASE WHEN json_extract(part.value, '$.type') IN ('image', 'localImage')
+                SELECT CASE WHEN {part_type} IN ('image', 'localImage')
                             THEN '[Image]' ELSE '[Audio]' END
-                FROM items, json_each(CAST(items.data AS TEXT), '$.content') AS part
+                FROM items, json_each({item}, '$.content') AS part
                 WHERE items.thread_pk = threads.pk
-                  AND json_extract(CAST(items.data AS TEXT), '$.type') = 'userMessage'
+                  AND json_extract({item}, '$.type') = 'userMessage'
                   AND {media}
                 ORDER BY items.seq, part.key
                 LIMIT 1

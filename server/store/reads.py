@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from . import cursors
-from .base import CheckpointRecord, Direction, ItemRecord, Page, ThreadQuery, ThreadRecord, TurnRecord
+from .base import CheckpointRecord, Direction, History, ItemRecord, Page, ThreadQuery, ThreadRecord, TurnRecord
 from .cursors import Anchor
 from .errors import InvalidCursor, StoreError, ThreadNotFound, TurnNotFound
 
@@ -258,17 +258,31 @@ def latest_checkpoint(conn: sqlite3.Connection, thread_id: str) -> CheckpointRec
     return _latest_checkpoint(conn, thread_pk(conn, thread_id), thread_id)
 
 
-def load_history(conn: sqlite3.Connection, thread_id: str) -> list[bytes]:
+_MAX_SEQ = 2**63 - 1  # SQLite's largest integer: "below it" is every seq
+_REPLACEMENT = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def load_history(conn: sqlite3.Connection, thread_id: str) -> History:
+    """See ``History``. A checkpoint whose replacement does not parse is passed over for the one before it (one
+    query per checkpoint passed over; none when the latest is readable, the only case without damage)."""
     pk = thread_pk(conn, thread_id)
-    checkpoint = _latest_checkpoint(conn, pk, thread_id)
-    history: list[bytes] = []
-    after = 0
-    if checkpoint is not None:
-        history = [bytes(raw) for raw in msgspec.json.decode(checkpoint.replacement, type=list[msgspec.Raw])]
-        after = checkpoint.seq
-    rows = conn.execute("SELECT data FROM history WHERE thread_pk = ? AND seq > ? ORDER BY seq", (pk, after))
-    history.extend(row[0] for row in rows)
-    return history
+    entries: list[tuple[int, bytes]] = []
+    passed_over: list[int] = []
+    after, below = 0, _MAX_SEQ
+    while (row := conn.execute("SELECT seq, replacement FROM checkpoints WHERE thread_pk = ? AND seq < ? "
+                               "ORDER BY seq DESC LIMIT 1", (pk, below)).fetchone()) is not None:
+        seq, replacement = row
+        try:
+            entries = [(seq, bytes(raw)) for raw in _REPLACEMENT.decode(replacement)]
+        except (msgspec.DecodeError, TypeError):  # TypeError: a value that is not bytes or text at all
+            passed_over.append(seq)
+            below = seq
+            continue
+        after = seq
+        break
+    rows = conn.execute("SELECT seq, data FROM history WHERE thread_pk = ? AND seq > ? ORDER BY seq", (pk, after))
+    entries.extend(rows)
+    return History(entries=entries, passed_over=tuple(passed_over))
 
 
 def _marks(values: Sequence[object]) -> str:

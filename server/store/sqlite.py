@@ -32,6 +32,7 @@ from . import apply, reads
 from .base import (
     CheckpointRecord,
     Direction,
+    History,
     ItemRecord,
     Page,
     ThreadQuery,
@@ -188,7 +189,7 @@ class SqliteStore:
         thread_id = check_thread_id(thread_id)
         return await self._read(lambda conn: reads.turn_with_items(conn, thread_id, turn_id))
 
-    async def load_history(self, thread_id: str) -> list[bytes]:
+    async def load_history(self, thread_id: str) -> History:
         thread_id = check_thread_id(thread_id)
         return await self._read(lambda conn: reads.load_history(conn, thread_id))
 

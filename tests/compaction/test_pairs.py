@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.compaction.items import call_id, is_tool_call, is_tool_output
-from server.compaction.pairs import detach_unreasoned_calls, ensure_call_output_pairs, unpaired_call_ids
+from server.compaction.pairs import detach_unreasoned_calls, ensure_call_output_pairs, mend_gaps, unpaired_call_ids
 
 from .factories import assistant, call, output, reasoning, user
 
@@ -61,6 +61,31 @@ def test_a_call_keeps_its_id_only_behind_its_reasoning() -> None:
     assert detached[1]["id"] == "fc_1" and detached[2]["id"] == "fc_2"
     assert "id" not in detached[4]
     assert items[4]["id"] == "fc_3"
+
+
+def test_a_history_without_gaps_is_not_mended() -> None:
+    history = [user("go"), reasoning(), call("c1", item_id="fc_1"), output("c1"), call("c2", item_id="fc_2")]
+    assert mend_gaps(history, []) == history
+
+
+def test_reasoning_right_before_a_lost_entry_goes_with_the_id_of_the_call_it_led_to() -> None:
+    """The lost entry may be what the reasoning led to; the API refuses reasoning without its following item."""
+    # Lost between the reasoning and the call: [user, reasoning, <lost>, call c1, output c1, assistant].
+    history = [user("go"), reasoning(), call("c1", item_id="fc_1"), output("c1"), assistant("done")]
+    assert mend_gaps(history, [2]) == [user("go"), call("c1"), output("c1"), assistant("done")]
+
+
+def test_reasoning_left_last_by_lost_entries_goes() -> None:
+    history = [user("go"), reasoning("rs_1"), reasoning("rs_2")]
+    assert mend_gaps(history, [3]) == [user("go")]
+
+
+def test_a_call_whose_output_was_lost_is_answered_aborted_and_an_output_whose_call_was_lost_is_dropped() -> None:
+    output_lost = mend_gaps([user("go"), call("c1"), assistant("done")], [2])
+    assert ensure_call_output_pairs(output_lost) == [user("go"), call("c1"), output("c1", "aborted"),
+                                                     assistant("done")]
+    call_lost = mend_gaps([user("go"), output("c1"), assistant("done")], [1])
+    assert ensure_call_output_pairs(call_lost) == [user("go"), assistant("done")]
 
 
 _ids = st.sampled_from(["a", "b", "c", "d"])

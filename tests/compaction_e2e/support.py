@@ -69,7 +69,8 @@ def responses_bodies(sim: Simulator) -> list[Message]:
 async def stored_checkpoints(home: Path, thread_id: str) -> tuple[CheckpointRecord | None, list[bytes]]:
     """The latest checkpoint and the model-visible history as the store has them (server stopped)."""
     async with SqliteStore.open(home) as store:
-        return await store.latest_checkpoint(thread_id), await store.load_history(thread_id)
+        history = await store.load_history(thread_id)
+        return await store.latest_checkpoint(thread_id), [data for _, data in history.entries]
 
 
 def tool_answer(output: str = "an answer") -> Any:

@@ -7,7 +7,7 @@ import uuid
 
 import msgspec
 
-from server.store import ThreadRecord, WriteBatch
+from server.store import ThreadRecord, ThreadStore, WriteBatch
 
 _clock = itertools.count(1_700_000_000)
 
@@ -59,3 +59,8 @@ def turn_batch(
         batch.put_item(turn_id, item_id, blob(id=item_id), started_at_ms=index, completed_at_ms=index + 1)
     batch.append_history(turn_id, [blob(turn=turn_id, entry=index) for index in range(history)])
     return batch
+
+
+async def history_blobs(store: ThreadStore, thread_id: str) -> list[bytes]:
+    """The model-visible history's entries without their seqs, for tests about what the entries are."""
+    return [data for _, data in (await store.load_history(thread_id)).entries]

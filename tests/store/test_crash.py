@@ -20,6 +20,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from server.store import SqliteStore, ThreadQuery, ThreadRecord
 
 from .crash_writer import HISTORY, ITEMS, expected_batch, history_entry
+from .factories import history_blobs
 
 ROOT = Path(__file__).resolve().parents[2]
 ITERATIONS = 50
@@ -85,7 +86,7 @@ async def check_consistent_prefix(store: SqliteStore, thread: ThreadRecord) -> i
     assert [item.item_id for item in items] == [f"turn-{k}:{i}" for k in range(1, n + 1) for i in range(ITEMS)]
     expected_items = [op for k in range(1, n + 1) for op in expected_batch(thread.id, k).ops if hasattr(op, "item_id")]
     assert [item.data for item in items] == [op.data for op in expected_items]  # type: ignore[attr-defined]
-    history = await store.load_history(thread.id)
+    history = await history_blobs(store, thread.id)
     assert history == [history_entry(k, index) for k in range(1, n + 1) for index in range(HISTORY)]
     return n
 

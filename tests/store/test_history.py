@@ -10,7 +10,7 @@ import pytest
 
 from server.store import PutCheckpoint, SqliteStore, StoreError, ThreadNotFound, TurnNotFound, WriteBatch
 
-from .factories import blob, new_id, thread_record, turn_batch
+from .factories import blob, history_blobs, new_id, thread_record, turn_batch
 
 
 def checkpoint(turn_id: str, replacement: list[object], *, tokens_after: int = 100) -> PutCheckpoint:
@@ -47,7 +47,7 @@ def row_counts(store: SqliteStore) -> dict[str, int]:
 @pytest.mark.anyio
 async def test_without_a_checkpoint_history_is_every_entry_in_append_order(store: SqliteStore) -> None:
     thread_id = await new_thread(store, 2)
-    assert await store.load_history(thread_id) == [
+    assert await history_blobs(store, thread_id) == [
         blob(turn=turn, entry=entry) for turn in ("t1", "t2") for entry in range(2)
     ]
     assert await store.latest_checkpoint(thread_id) is None
@@ -59,13 +59,13 @@ async def test_history_is_the_latest_checkpoints_replacement_then_every_later_en
     batch = turn_batch(thread_id, "t3", history=1)  # entry t3/0 is appended before the checkpoint: replaced
     batch.put_checkpoint(checkpoint("t3", [{"summary": 1}, {"kept": "t3"}])).append_history("t3", [blob(after=1)])
     await store.write(batch)
-    assert await store.load_history(thread_id) == [blob(summary=1), blob(kept="t3"), blob(after=1)]
+    assert await history_blobs(store, thread_id) == [blob(summary=1), blob(kept="t3"), blob(after=1)]
 
     # A second checkpoint supersedes the first; only what follows it is appended.
     second = WriteBatch(thread_id).put_checkpoint(checkpoint("t3", [{"summary": 2}], tokens_after=50))
     await store.write(second.append_history("t3", [blob(after=2)]))
     await store.write(turn_batch(thread_id, "t4", items=0, history=1))
-    assert await store.load_history(thread_id) == [blob(summary=2), blob(after=2), blob(turn="t4", entry=0)]
+    assert await history_blobs(store, thread_id) == [blob(summary=2), blob(after=2), blob(turn="t4", entry=0)]
     latest = await store.latest_checkpoint(thread_id)
     assert latest is not None
     assert (latest.turn_id, latest.item_id, latest.tokens_after) == ("t3", "t3:compaction", 50)
@@ -90,7 +90,7 @@ async def test_revert_drops_the_turn_and_everything_after_it(store: SqliteStore)
     assert [turn.turn_id for turn in (await store.list_turns(thread_id, direction="asc")).items] == ["t1", "t2"]
     assert {item.turn_id for item in (await store.list_items(thread_id)).items} == {"t1", "t2"}
     assert await store.latest_checkpoint(thread_id) is None
-    assert await store.load_history(thread_id) == [blob(turn=t, entry=e) for t in ("t1", "t2") for e in range(2)]
+    assert await history_blobs(store, thread_id) == [blob(turn=t, entry=e) for t in ("t1", "t2") for e in range(2)]
 
     await store.write(turn_batch(thread_id, "t5"))  # turn seqs stay contiguous after a revert
     assert [(turn.seq, turn.turn_id) for turn in (await store.list_turns(thread_id, direction="asc")).items] == [
@@ -99,7 +99,7 @@ async def test_revert_drops_the_turn_and_everything_after_it(store: SqliteStore)
         (3, "t5"),
     ]
     assert (await store.get_thread(bystander)).turn_count == 3
-    assert len(await store.load_history(bystander)) == 6
+    assert len(await history_blobs(store, bystander)) == 6
 
 
 @pytest.mark.anyio
@@ -125,7 +125,7 @@ async def test_delete_removes_the_thread_and_every_row_under_it_and_nothing_else
         await store.get_thread(thread_id)
     with pytest.raises(ThreadNotFound):
         await store.delete(thread_id)
-    assert len(await store.load_history(bystander)) == 6
+    assert len(await history_blobs(store, bystander)) == 6
 
 
 @pytest.mark.anyio
@@ -134,7 +134,7 @@ async def test_fork_copies_up_to_the_last_turn_and_leaves_the_source_untouched(s
     await store.write(turn_batch(source, "t3").put_checkpoint(checkpoint("t3", [{"summary": 3}])))
     await store.write(turn_batch(source, "t4"))
     source_record = await store.get_thread(source)
-    source_history = await store.load_history(source)
+    source_history = await history_blobs(store, source)
     before = row_counts(store)
 
     fork = await store.fork(source, thread_record(preview="forked"), last_turn_id="t3")
@@ -143,7 +143,7 @@ async def test_fork_copies_up_to_the_last_turn_and_leaves_the_source_untouched(s
     assert [item.item_id for item in (await store.list_items(fork.id)).items] == [
         f"t{turn}:item{index}" for turn in (1, 2, 3) for index in range(2)
     ]
-    assert await store.load_history(fork.id) == [blob(summary=3)]
+    assert await history_blobs(store, fork.id) == [blob(summary=3)]
     # Exactly the copy was added: 3 turns, 6 items, 6 history entries, 1 checkpoint.
     after = row_counts(store)
     assert {table: after[table] - before[table] for table in after} == {
@@ -154,11 +154,11 @@ async def test_fork_copies_up_to_the_last_turn_and_leaves_the_source_untouched(s
         "checkpoints": 1,
     }
     assert await store.get_thread(source) == source_record
-    assert await store.load_history(source) == source_history
+    assert await history_blobs(store, source) == source_history
 
     await store.write(turn_batch(fork.id, "t9", history=1))  # the copies evolve independently
-    assert await store.load_history(fork.id) == [blob(summary=3), blob(turn="t9", entry=0)]
-    assert await store.load_history(source) == source_history
+    assert await history_blobs(store, fork.id) == [blob(summary=3), blob(turn="t9", entry=0)]
+    assert await history_blobs(store, source) == source_history
 
 
 @pytest.mark.anyio
@@ -166,7 +166,7 @@ async def test_fork_without_a_last_turn_copies_everything(store: SqliteStore) ->
     source = await new_thread(store, 3)
     fork = await store.fork(source, thread_record())
     assert fork.turn_count == 3
-    assert await store.load_history(fork.id) == await store.load_history(source)
+    assert await history_blobs(store, fork.id) == await history_blobs(store, source)
     assert len((await store.list_items(fork.id)).items) == 6
 
 

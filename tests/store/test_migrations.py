@@ -150,3 +150,30 @@ async def test_version_4_gives_threads_whose_first_input_had_no_text_codex_s_pla
         assert (await store.get_thread(no_turn.id)).preview == ""
     with raw(path) as conn:
         assert schema_version(conn) == LATEST_VERSION
+
+
+@pytest.mark.anyio
+async def test_version_4_passes_over_item_blobs_that_are_not_json_and_still_gives_the_rest_their_preview(
+        home: Path) -> None:
+    """A damaged item must not stop the daemon from starting: the migration reads items of threads without a
+    preview, and one that is not JSON (or not the shape it looks into) is passed over like any item without media."""
+    image = msgspec.json.encode(UserMessageThreadItem(id=new_id(), content=[
+        LocalImageUserInput(path="/tmp/cat.png", detail=None)], client_id=None))
+    damaged = {
+        "not JSON": b"{garbage",
+        "content not a list": msgspec.json.encode({"type": "userMessage", "id": "u", "content": "words"}),
+        "content parts not objects": msgspec.json.encode({"type": "userMessage", "id": "u", "content": ["w", 3]}),
+    }
+    async with SqliteStore.open(home) as store:
+        record = thread_record()
+        batch = WriteBatch(record.id).create_thread(record).put_turn("t1", "completed", b"{}")
+        for n, data in enumerate([*damaged.values(), image]):
+            batch.put_item("t1", f"i{n}", data)
+        await store.write(batch)
+        path = store.path
+    with raw(path) as conn:
+        conn.execute("PRAGMA user_version = 3")
+    async with SqliteStore.open(home) as store:
+        assert (await store.get_thread(record.id)).preview == "[Image]"
+    with raw(path) as conn:
+        assert schema_version(conn) == LATEST_VERSION

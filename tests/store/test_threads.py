@@ -19,7 +19,7 @@ from server.store import (
     WriteBatch,
 )
 
-from .factories import blob, new_id, thread_record, turn_batch
+from .factories import blob, history_blobs, new_id, thread_record, turn_batch
 
 
 @pytest.mark.anyio
@@ -131,7 +131,7 @@ async def test_concurrent_batches_commit_or_fail_each_on_their_own(store: Sqlite
         else:
             assert outcomes[record.id] == "ok"
             assert (await store.get_thread(record.id)).turn_count == 1
-            assert len(await store.load_history(record.id)) == 2
+            assert len(await history_blobs(store, record.id)) == 2
 
 
 @pytest.mark.anyio

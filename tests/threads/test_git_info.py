@@ -35,10 +35,12 @@ def test_an_empty_or_blank_patch_is_refused(patch: ThreadMetadataGitInfoUpdatePa
 
 
 def test_the_stored_form_tells_never_looked_up_from_nothing_found_and_both_show_null() -> None:
-    assert git_info.decode(None) is None
-    assert git_info.decode(git_info.encode(git_info.NOTHING_FOUND)) == git_info.NOTHING_FOUND
-    assert git_info.wire_view(None) is None and git_info.wire_view(git_info.encode(git_info.NOTHING_FOUND)) is None
-    assert git_info.wire_view(git_info.encode(FOUND)) == FOUND
+    thread_id = "0190f0f0-0000-7000-8000-000000000000"
+    assert git_info.decode(thread_id, None) is None
+    assert git_info.decode(thread_id, git_info.encode(git_info.NOTHING_FOUND)) == git_info.NOTHING_FOUND
+    assert git_info.wire_view(thread_id, None) is None
+    assert git_info.wire_view(thread_id, git_info.encode(git_info.NOTHING_FOUND)) is None
+    assert git_info.wire_view(thread_id, git_info.encode(FOUND)) == FOUND
 
 
 @pytest.mark.anyio
