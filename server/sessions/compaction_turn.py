@@ -35,8 +35,6 @@ __all__ = ["compaction_turn", "start_compaction"]
 
 After = Callable[[], Awaitable[None]]
 
-_PREVIOUS_END_SECONDS = 5.0  # as long as a turn waits for its own turn/start answer before it announces itself
-
 
 async def compaction_turn(turn: ActiveTurn, services: TurnServices) -> None:
     """The body of a manual compaction turn."""
@@ -56,15 +54,15 @@ async def start_compaction(sessions: Sessions, services: TurnServices, params: T
 
     answered = anyio.Event()  # set once our `{}` is out: the interrupted turn's ending waits for it
 
-    async def job() -> tuple[ActiveTurn, ActiveTurn | None]:
-        previous = session.active
+    async def job() -> ActiveTurn:
+        previous = session.active or session.ending
         if previous is not None and not previous.done.is_set():
             if previous.outcome in (None, "interrupted"):
                 previous.interrupt_waiters.append((Reply(), answered))
                 previous.accepting_input = False  # input arriving now waits for the compaction, then runs
                 previous.scope.cancel()
             await previous.done.wait()  # its ending is written: the history the compaction reads is whole
-        turn = ActiveTurn(session, uuid7(), kind="compact")
+        turn = ActiveTurn(session, uuid7(), kind="compact", follows=previous)
         session.active = turn
         session.cancel_unload()
 
@@ -72,15 +70,12 @@ async def start_compaction(sessions: Sessions, services: TurnServices, params: T
             await compaction_turn(t, services)
 
         session.start_task(run_turn, turn, body)
-        return turn, previous
+        return turn
 
-    turn, previous = await session.call(job)
+    turn = await session.call(job)
 
     async def released() -> None:
         answered.set()
-        if previous is not None:
-            with anyio.move_on_after(_PREVIOUS_END_SECONDS):
-                await previous.announced.wait()  # its turn/completed before our turn/started
         turn.response_sent.set()
 
     return released

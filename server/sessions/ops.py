@@ -100,11 +100,12 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
             active.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
             active.preempt()  # as a steer: the response streaming now gives way to the next request
             return active, True
+        previous = active or session.ending
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
         await _sticky(session, params)
         turn = ActiveTurn(session, uuid7(), output_schema=schema,
-                          service_tier=normalize_service_tier(opt(params.service_tier_for_turn)))
+                          service_tier=normalize_service_tier(opt(params.service_tier_for_turn)), follows=previous)
         session.active = turn
         session.cancel_unload()
 

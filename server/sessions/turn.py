@@ -133,6 +133,9 @@ class ActiveTurn:
     the only moments a steer cancels; between events it is seen at the next one's end."""
     lane: LanePass = NO_PASS
     """The turn's place in the start-up lane, held until its first request is built (or it ends)."""
+    follows: ActiveTurn | None = None
+    """The turn this one started behind, if that one was still ending: this one announces itself only once that
+    one's ``turn/completed`` is out, so a client never sees a turn start while the thread still ends another."""
     outcome: TurnStatus | None = None
     """How the turn ends, decided once its body has stopped (None while it runs): an interrupt that comes later
     cannot change it, so it is refused rather than answered before a ``completed`` or ``failed`` ending."""
@@ -316,6 +319,8 @@ class ActiveTurn:
 
 TurnBody = Callable[[ActiveTurn], Awaitable[None]]
 
+_FOLLOW_SECONDS = 10.0
+
 
 async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
     """The frame of every turn (regular or compaction): announce, run ``body``, end exactly once."""
@@ -325,6 +330,9 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
     try:
         with anyio.move_on_after(5):
             await turn.response_sent.wait()  # the turn/start response goes out before anything else
+        if turn.follows is not None:
+            with anyio.move_on_after(_FOLLOW_SECONDS):  # bounded: a client that stopped reading holds its end
+                await turn.follows.announced.wait()
         turn.started_at, turn.started_ms = now_s(), now_ms()
         await session.set_status(ACTIVE)
         await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,

@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from protocol.client import RpcFailure
+from server.sessions import ops
 from server.sessions.actor import ThreadSession
 from server.simulator import Gate, Reasoning, Reply, Simulator, Text
 from tests.harness import SIM_ENV, running_server, sim_overrides
@@ -110,6 +111,49 @@ async def test_a_repeated_interrupt_is_answered_too_and_the_turn_still_ends_once
             assert [e["params"]["turn"]["status"] for e in events if e["method"] == "turn/completed"] == ["interrupted"]
             with pytest.raises(RpcFailure, match="no active turn to interrupt"):
                 await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": turn_id}, timeout=5)
+
+
+async def test_a_turn_started_behind_an_interrupted_one_announces_itself_only_after_that_ones_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupt_answered = anyio.Event()
+    real_interrupt = ops.interrupt_turn
+
+    async def interrupt_answered_late(*args: Any) -> Any:  # as when the answer waits behind other output
+        release = await real_interrupt(*args)
+
+        async def later() -> None:
+            await interrupt_answered.wait()
+            await release()
+
+        return later
+
+    monkeypatch.setattr(ops, "interrupt_turn", interrupt_answered_late)
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three four", 4)], stall_after=3, gate=gate), Reply.text("next"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            first = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            order: list[tuple[str, Any]] = []
+            previous = h.client.on_message
+
+            def record(message: dict[str, Any]) -> None:
+                previous(message)  # type: ignore[misc]
+                params = message.get("params") or {}
+                order.append((message.get("method", "response"), params.get("turn", {}).get("id")
+                              or params.get("status", {}).get("type")))
+
+            h.client.on_message = record
+            assert await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": first}) == {}
+            second = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            interrupt_answered.set()
+            events = [e async for e in h.client.turn_events(second)]
+            gate.release()
+            assert events[-1]["params"]["turn"]["status"] == "completed"
+            ending = order.index(("turn/completed", first))
+            assert order[ending - 1] == ("thread/status/changed", "idle")
+            assert order[ending + 1:ending + 3] == [("thread/status/changed", "active"), ("turn/started", second)]
 
 
 async def test_a_stale_turn_id_never_interrupts_the_newer_turn(tmp_path: Path) -> None:
