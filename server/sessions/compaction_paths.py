@@ -46,7 +46,7 @@ from ..upstream.outputs import OutputAt, in_output_order, reconcile
 from ..upstream.retry import backoff_delay
 from .compaction_context import CompactionContext, Trigger, gather, mode_of, path_inputs
 from .convert import assistant_text
-from .loop import plan_for
+from .loop import effort_for, plan_for
 from .request import RequestPlan, build_request
 from .sampling import upstream_turn_error
 from .services import TurnServices
@@ -95,8 +95,8 @@ def _plan(turn: ActiveTurn, services: TurnServices, ctx: CompactionContext) -> R
     settings = turn.session.meta.settings
     model = ctx.model
     return replace(plan_for(turn, services), model=model.slug, output_schema=None, context_management=None,
-                   supports_reasoning=bool(model.supported_reasoning_efforts),
-                   reasoning_effort=settings.reasoning_effort or model.default_reasoning_effort)
+                   supports_reasoning=bool(model.supported_reasoning_efforts) or settings.reasoning_effort is not None,
+                   reasoning_effort=effort_for(settings.reasoning_effort, model))
 
 
 def _user_budget(turn: ActiveTurn, services: TurnServices) -> int:

@@ -32,7 +32,7 @@ from .tools import run_tool_call
 from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
 from .usage import account_usage, announce_usage
 
-__all__ = ["ensure_history", "model_history", "regular_turn", "with_history_anchor"]
+__all__ = ["effort_for", "ensure_history", "model_history", "regular_turn", "with_history_anchor"]
 
 _entry_decoder: msgspec.json.Decoder[dict[str, Any]] = msgspec.json.Decoder(dict[str, Any])
 
@@ -84,12 +84,15 @@ async def ensure_history(turn: ActiveTurn) -> list[dict[str, Any]]:
     return session.history
 
 
-def _effort(requested: str | None, model: ModelInfo) -> str | None:
-    """The effort to send: the requested one when the model accepts it, else the model's default (as Codex does,
-    rather than send one the API would refuse). A model outside the catalog gets what was asked."""
-    accepted = {option.reasoning_effort for option in model.supported_reasoning_efforts}
-    if requested is None or (model.known and requested not in accepted):
+def effort_for(requested: str | None, model: ModelInfo) -> str | None:
+    """The effort to send: what was asked, as Codex sends it, except ``ultra`` (a Codex alias the API does not
+    take): the model's highest effort, or ``medium`` for a model that lists none. Nothing asked: the model's
+    default."""
+    if requested is None:
         return model.default_reasoning_effort
+    if requested == "ultra":
+        offered = [option.reasoning_effort for option in model.supported_reasoning_efforts]
+        return offered[-1] if offered else "medium"
     return requested
 
 
@@ -99,9 +102,10 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
     return RequestPlan(
         model=settings.model, thread_id=turn.thread_id, instructions=settings.base_instructions,
         developer_instructions=settings.developer_instructions,
-        reasoning_effort=_effort(settings.reasoning_effort, model),
+        reasoning_effort=effort_for(settings.reasoning_effort, model),
         reasoning_summary=settings.reasoning_summary or "auto",
-        supports_reasoning=bool(model.supported_reasoning_efforts),
+        # A model outside the catalog reasons when an effort was asked for (Codex sends it to any model).
+        supports_reasoning=bool(model.supported_reasoning_efforts) or settings.reasoning_effort is not None,
         # As Codex for the models it knows; the calls still run one at a time, in the order the model gave them.
         parallel_tool_calls=model.known, service_tier=turn.service_tier or settings.service_tier,
         output_schema=turn.output_schema, context_management=context_management)

@@ -85,13 +85,24 @@ async def test_turn_start_resolves_a_relative_cwd_and_refuses_an_empty_effort(tm
             assert refused.value.code == -32602 and refused.value.data == {"path": "$.effort"}
 
 
-async def test_an_effort_the_model_does_not_offer_is_sent_as_its_default(tmp_path: Path) -> None:
+async def test_an_effort_is_sent_as_asked_and_ultra_as_the_models_highest(tmp_path: Path) -> None:
     with Simulator() as sim:
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {"model": "gpt-5.1-codex-mini"}))["thread"]["id"]
-            for effort, sent in (("ultra", "medium"), ("high", "high")):
+            for effort, sent in (("none", "none"), ("max", "max"), ("ultra", "high")):  # as Codex sends them
                 await h.client.run_turn({"threadId": thread_id, "input": HI, "effort": effort})
                 assert sim.requests[-1].body["reasoning"]["effort"] == sent
+
+
+async def test_a_model_outside_the_catalog_reasons_when_an_effort_is_asked_for(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {"model": "local-model"}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": HI})
+            assert "reasoning" not in sim.requests[-1].body  # nothing asked: a model we do not know is left alone
+            await h.client.run_turn({"threadId": thread_id, "input": HI, "effort": "high"})
+            body = sim.requests[-1].body
+            assert body["reasoning"]["effort"] == "high" and body["include"] == ["reasoning.encrypted_content"]
 
 
 async def test_a_turn_start_that_changes_settings_announces_them_before_its_answer(tmp_path: Path) -> None:
