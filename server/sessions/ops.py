@@ -131,6 +131,8 @@ async def steer_turn(sessions: Sessions, params: TurnSteerParams) -> TurnSteerRe
 
     async def job() -> str:
         active = session.active
+        if not params.input:  # as Codex: a steer must carry something (an empty turn/start is accepted)
+            raise InvalidRequest("input must not be empty")
         if active is None or not active.accepting_input:
             raise InvalidRequest("no active turn to steer")
         if active.turn_id != params.expected_turn_id:

@@ -186,6 +186,8 @@ async def test_steered_input_joins_the_running_turn_before_its_next_request(tmp_
             with pytest.raises(RpcFailure) as wrong:
                 await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": "other", "input": HI})
             assert wrong.value.message == f"expected active turn id `other` but found `{turn_id}`"
+            with pytest.raises(RpcFailure, match="input must not be empty"):  # as Codex refuses it
+                await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id, "input": []})
             steered = await h.client.request("turn/steer", {"threadId": thread_id, "expectedTurnId": turn_id,
                                                             "input": _text("also add tests")})
             assert steered == {"turnId": turn_id}
