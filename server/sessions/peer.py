@@ -7,7 +7,7 @@ error reply too); later replies find nothing waiting and are dropped. While it w
 sends it again, same id, to a peer that resumes the thread — as Codex does — so a client that lost its state,
 or one that subscribes only now, can still answer: a request sent to a client that is gone waits until someone
 answers or the turn is interrupted (a shutdown interrupts it). A request made while no client is subscribed at
-all (nor resuming) raises :class:`NoSubscriber` at once, before it has an id, as Codex fails it.
+all (nor resuming) raises :class:`NoSubscriber` at once, before it has an id: nobody could end the wait.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Contract:
   as an error ``function_call_output`` and the turn continues.
 - A valid call is shown as a ``dynamicToolCall`` item (started → request → ``serverRequest/resolved`` →
   completed). A client that answers with an error or garbage yields a ``failed`` item and an error output, and
-  so does a call made while no client is subscribed to the thread, as in Codex (no request is sent). A client
+  so does a call made while no client is subscribed to the thread (no request is sent; the turn must end). A client
   that never answers — or disconnects after it was asked — is waited on until the turn is interrupted (the
   ending closes the item and gives the call an "aborted" output so the history stays valid).
 - ``run_tool_call`` appends the call's ``function_call_output`` to the history itself, before its item
