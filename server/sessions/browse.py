@@ -233,13 +233,21 @@ async def list_items(sessions: Sessions, params: ThreadItemsListParams) -> Threa
     cursor = given if isinstance(given, str) else None
     after_item = given.item_id if isinstance(given, ThreadItemsListAnchor) else None
     if after_item is not None and turn_id is None:
-        raise InvalidParams("an item cursor ({type: \"item\"}) needs turnId")
+        raise InvalidParams("turnId is required when cursor is an item anchor")  # Codex's words
     with sessions.errors("thread not loaded: {id}"):
         await sessions.record(thread_id, missing="thread not loaded: {id}")
-        if turn_id is not None:
-            await sessions.store.get_turn(thread_id, turn_id)
+        if turn_id is not None and not await _has_turn(sessions, thread_id, turn_id):
+            return ThreadItemsListResponse(data=[], next_cursor=None, backwards_cursor=None)  # as Codex answers
         page = await sessions.store.list_items(thread_id, turn_id=turn_id, cursor=cursor, limit=_limit(params.limit),
                                                direction=opt(params.sort_direction) or "asc",
                                                after_item_id=after_item)
     return ThreadItemsListResponse(data=item_entries(page.items), next_cursor=page.next_cursor,
                                    backwards_cursor=page.backwards_cursor)
+
+
+async def _has_turn(sessions: Sessions, thread_id: str, turn_id: str) -> bool:
+    try:
+        await sessions.store.get_turn(thread_id, turn_id)
+    except TurnNotFound:
+        return False
+    return True

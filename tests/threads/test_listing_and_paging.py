@@ -101,6 +101,12 @@ async def test_turns_and_items_page_in_both_directions(tmp_path: Path) -> None:
             with pytest.raises(RpcFailure) as foreign:
                 await h.client.request("thread/items/list", {"threadId": thread_id, "cursor": newest["nextCursor"]})
             assert foreign.value.code == -32600
+            for unknown in ("01a211f7-0000-7000-8000-000000000000", "not-a-turn"):  # as Codex: nothing, no error
+                nothing = await h.client.request("thread/items/list", {"threadId": thread_id, "turnId": unknown})
+                assert nothing == {"data": [], "nextCursor": None, "backwardsCursor": None}
+            with pytest.raises(RpcFailure, match="turnId is required when cursor is an item anchor"):
+                await h.client.request("thread/items/list", {"threadId": thread_id,
+                                                             "cursor": {"type": "item", "itemId": first_id}})
 
 
 def test_the_summary_view_is_the_opening_message_and_the_answer_never_commentary_or_a_partial_one() -> None:
