@@ -132,6 +132,8 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
             if context_management is not None and _rejects_context_management(failed):
                 await inline_rejected(turn, services)  # remembered; this request goes again without it
                 continue
+            # What the user was shown of a response that ended for good: the next turn answers after it.
+            turn.append_history(failed.kept)
             raise
         outputs = sampled.outputs
         checkpointed = any(is_compaction(item) for item in outputs)
