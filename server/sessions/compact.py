@@ -14,12 +14,17 @@
   the compaction item.
 - ``inline_rejected`` when the provider refused ``context_management``: remembered for the provider, so
   this request and every later one goes without it and compaction falls back to the remote/local path.
+- ``window_refused`` when the server refused the request as over the model's window (``context_length_exceeded``):
+  the turn fails, and the context estimate is anchored at the whole window, so the next turn compacts before its
+  first request rather than fail the same way.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+import msgspec
 
 from ..compaction import context_management_param, needs_pre_turn_compaction, needs_previous_model_compaction
 from ..compaction.items import is_compaction
@@ -28,8 +33,9 @@ from .compaction_apply import apply_checkpoint, begin_item, compact_now, inline_
 from .compaction_context import CompactionContext, context_size, gather, is_first_request
 from .services import TurnServices
 from .turn import ActiveTurn, TurnFailed, turn_error
+from .usage import announce_usage, usage_when_full
 
-__all__ = ["after_response", "before_request", "inline_rejected"]
+__all__ = ["after_response", "before_request", "inline_rejected", "window_refused"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +106,24 @@ async def inline_rejected(turn: ActiveTurn, services: TurnServices) -> None:
     logger.info("provider %s refused context_management; compacting through the remote/local path", provider)
     services.provider_state(provider).inline_rejected = True
     METRICS.add(COMPACTION, {"mode": "inline", "trigger": "auto", "outcome": "fallback"})
+
+
+async def window_refused(turn: ActiveTurn, services: TurnServices) -> None:
+    """The server refused the turn's request as over the model's window, in ``response.failed`` or as an HTTP 400.
+
+    The refused context was at least the whole window, so that is the estimate's new anchor: the next turn's
+    pre-turn check finds it over the limit (with inline compaction too: over the window) and compacts before its
+    first request, as Codex does after the ``response.failed`` form; the user's next message is answered instead
+    of refused again. Codex leaves the HTTP 400 form alone, and the thread stays stuck until the estimate alone
+    crosses the limit. An anchor rather than a "compact next" mark: it is stored with the meta like any anchor, a
+    fork of the whole thread inherits it, and a next turn on a model with a larger window is judged by that
+    model's limit. The usage reads full (``usage_when_full``), announced before the turn's failure, in Codex's
+    order. A model whose window is unknown has nothing to anchor (auto-compaction needs the window)."""
+    session = turn.session
+    model = services.model(session.meta.settings.model)
+    told = model.effective_context_window
+    if model.context_window is None or told is None:
+        return
+    usage = usage_when_full(session.meta.token_usage, told)
+    session.meta = msgspec.structs.replace(session.meta, token_usage=usage, last_response_tokens=model.context_window)
+    await announce_usage(turn, usage)

@@ -5,7 +5,8 @@ Steered input joins the history before the next request (and cuts a response sti
 without a tool call. A response's usage is accounted as it completes and announced once its tool calls have
 run, as Codex orders it. Compaction hooks run before each request (``server.sessions.compact``). With an
 output schema, the final message must parse as JSON and match it, or the turn fails with the mismatch in its
-error.
+error. A response that fails for good leaves the messages it showed in the history (``TurnFailed.kept``); one
+refused as over the window also leaves the context measured full, so the next turn compacts first.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..compaction import ensure_call_output_pairs, mend_gaps
 from ..compaction.items import is_compaction
 from ..models import ModelInfo
 from ..store import History
-from ..upstream.errors import HttpStatusError
+from ..upstream.errors import ContextWindowExceeded, HttpStatusError
 from .damage import DAMAGE, decoded, warn_once
 from .meta import ThreadMeta
 from .request import RequestPlan, build_request
@@ -113,7 +114,12 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
 
 async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
                        client_id: str | None, tool_output: TurnToolOutput | None = None) -> None:
-    from .compact import after_response, before_request, inline_rejected  # compaction hooks beside the loop
+    from .compact import (  # compaction hooks beside the loop
+        after_response,
+        before_request,
+        inline_rejected,
+        window_refused,
+    )
 
     session = turn.session
     turn.lane = await services.startup_lane.enter()  # given back once the first request is built
@@ -136,6 +142,10 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
             if context_management is not None and _rejects_context_management(failed):
                 await inline_rejected(turn, services)  # remembered; this request goes again without it
                 continue
+            # What the user was shown of a response that ended for good: the next turn answers after it.
+            turn.append_history(failed.kept)
+            if isinstance(failed.__cause__, ContextWindowExceeded):
+                await window_refused(turn, services)  # so the next turn compacts first
             raise
         outputs = sampled.outputs
         checkpointed = any(is_compaction(item) for item in outputs)

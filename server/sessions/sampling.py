@@ -19,7 +19,9 @@ Contract:
   are kept (``kept_when_cut_short``). The next request carries the input at once.
 - Request-level retries (the client's, before a stream opens) are silent as Codex's are, except a wait the
   server asked for (``Retry-After``, "try again in"), which is announced like a stream retry.
-- Any other upstream failure raises ``TurnFailed`` with the error mapped to ``codexErrorInfo``.
+- Any other upstream failure raises ``TurnFailed`` with the error mapped to ``codexErrorInfo``. A response that
+  ended for good (``response.incomplete``, a ``response.failed`` that is not retried) hands the messages it
+  completed over with it (``TurnFailed.kept``): the user saw them, so the model's history keeps them.
 """
 
 from __future__ import annotations
@@ -374,17 +376,32 @@ async def sample(turn: ActiveTurn, client: ResponsesClient, body: dict[str, Any]
             return Sampled(kept_when_cut_short(attempt.outputs), None, preempted=True)
         except (StreamError, ResponseFailed) as exc:
             # A broken stream, or a response.failed the server marks as worth retrying (server_error, overload,
-            # "try again in"): none of the attempt's output reaches the model's history, the same request goes again.
+            # "try again in"): none of the attempt's output reaches the model's history, the same request goes
+            # again. Nor once retries are used up: the server broke that response, and what each broken attempt
+            # completed is not the model's answer (Codex keeps it, so a retried answer reaches the model twice).
             await attempt.abandon()
+            if not exc.retryable:
+                raise _ended_for_good(exc, attempt) from exc
             delay = exc.retry_after if exc.retry_after is not None else backoff_delay(failures + 1, random.random)
-            if not exc.retryable or failures >= limit or delay > MAX_SERVER_DELAY:
+            if failures >= limit or delay > MAX_SERVER_DELAY:
                 raise TurnFailed(upstream_turn_error(exc)) from exc
             failures += 1
             await _announce_retry(turn, exc, failures, limit)
             with _preemptible(turn):
                 await anyio.sleep(delay)  # a steer ends the pause: the next request carries it
         except UpstreamError as exc:
-            raise TurnFailed(upstream_turn_error(exc)) from exc
+            # response.incomplete, a context_length_exceeded, or an HTTP error before any event (nothing to keep).
+            raise _ended_for_good(exc, attempt) from exc
+
+
+def _ended_for_good(exc: UpstreamError, attempt: _Attempt) -> TurnFailed:
+    """The failure of a response that ended and will not be sent again (``response.incomplete``, a
+    ``response.failed`` no retry can fix). The messages it completed were shown to the user as they are, so
+    they stay in the model's history, as Codex keeps them: the next turn's request carries the answer the user
+    is replying to. Only what the API accepts back goes (``kept_when_cut_short``): messages, each with the
+    reasoning that led to it, never a call that will not run; an item's ``status`` stays as the server gave
+    it (``incomplete`` for a message cut by ``max_output_tokens``), which the API accepts in input."""
+    return TurnFailed(upstream_turn_error(exc), kept=kept_when_cut_short(attempt.outputs))
 
 
 @contextmanager

@@ -19,7 +19,7 @@ none still in progress, as Codex's do; a SIGKILL leaves the turn as an interrupt
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,11 +68,16 @@ _encoder = msgspec.json.Encoder()
 
 
 class TurnFailed(Exception):
-    """Ends a turn as ``failed`` with this wire error (already announced or not)."""
+    """Ends a turn as ``failed`` with this wire error (already announced or not).
 
-    def __init__(self, error: TurnError) -> None:
+    ``kept``: output items of the failed response that stay in the model's history — the messages it completed
+    before it ended for good (``response.incomplete``, a ``response.failed`` that is not retried), which the
+    user has seen. Empty for every other failure."""
+
+    def __init__(self, error: TurnError, *, kept: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(error.message)
         self.error = error
+        self.kept = list(kept)
 
 
 def turn_error(message: str, info: Any = None, details: str | None = None) -> TurnError:

@@ -3,8 +3,9 @@
 Contract: `total` is the sum of every response's usage the thread has paid for — turn requests and
 compaction requests alike, as Codex counts them — and `last` is the latest measurement of the context.
 After a compaction nothing has measured the new history yet, so `last` carries the estimate of it in
-`totalTokens` alone (as Codex reports it) until the next response does. Changes are made in memory on the
-session's meta; the turn's next flush persists them.
+`totalTokens` alone (as Codex reports it) until the next response does. After the server refused a request as
+over the window, `last` reads the whole window the same way (`usage_when_full`). Changes are made in memory on
+the session's meta; the turn's next flush persists them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from protocol._generated.types import ThreadTokenUsage, ThreadTokenUsageUpdatedN
 from ..upstream.events import Usage
 from .turn import ActiveTurn
 
-__all__ = ["account_usage", "announce_usage", "usage_after_compaction"]
+__all__ = ["account_usage", "announce_usage", "usage_after_compaction", "usage_when_full"]
 
 _ZERO = TokenUsageBreakdown(total_tokens=0, input_tokens=0, cached_input_tokens=0, output_tokens=0,
                             reasoning_output_tokens=0)
@@ -49,6 +50,18 @@ def usage_after_compaction(previous: ThreadTokenUsage | None, tokens_after: int,
     estimate of the new history as `last.totalTokens`."""
     return ThreadTokenUsage(total=previous.total if previous is not None else _ZERO,
                             last=msgspec.structs.replace(_ZERO, total_tokens=tokens_after),
+                            model_context_window=context_window)
+
+
+def usage_when_full(previous: ThreadTokenUsage | None, context_window: int) -> ThreadTokenUsage:
+    """The usage to report once the server refused a request as over the window (pure): the context measured
+    full, `last.totalTokens` being the window clients are told (`modelContextWindow`), and the total as it was.
+
+    Codex 0.163.0 also sets the total to the window (and `last` to the window less the old total); but the total
+    is what the thread has paid for, and a refused request costs nothing, so it stays. A client's context meter
+    reads `last`, which says full either way."""
+    return ThreadTokenUsage(total=previous.total if previous is not None else _ZERO,
+                            last=msgspec.structs.replace(_ZERO, total_tokens=context_window),
                             model_context_window=context_window)
 
 

@@ -5,7 +5,9 @@ Contract: `ResponseStream(...).events()` yields event dicts lazily, each with `t
 its content events (content parts + text deltas; reasoning summary parts + deltas; function-call argument
 deltas; `response.compaction.compacting`), `output_item.done` with the complete item, and finally the
 terminal event chosen by the reply (`response.completed` with usage and the full `output`, `.failed`,
-`.incomplete`, an `error` event, or none). Shapes are checked against the `openai` package's types in tests.
+`.incomplete`, an `error` event, or none). As the real API ends a message cut by `max_output_tokens`, a reply
+ending `incomplete` whose last item is a message gives that message `status: "incomplete"`. Shapes are checked
+against the `openai` package's types in tests.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ class ResponseStream:
         yield self._event("response.output_text.done", **where, text=text.text, logprobs=[])
         part = {"type": "output_text", "text": text.text, "annotations": [], "logprobs": []}
         yield self._event("response.content_part.done", **where, part=part)
-        yield self._done(index, {**base, "status": "completed", "content": [part]})
+        cut = self.reply.end == "incomplete" and index == len(self.plan) - 1  # the limit stopped this one
+        yield self._done(index, {**base, "status": "incomplete" if cut else "completed", "content": [part]})
 
     def _reasoning(self, index: int, reasoning: Reasoning) -> Iterator[dict[str, Any]]:
         item_id = _new_id("rs")

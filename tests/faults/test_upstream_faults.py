@@ -286,4 +286,46 @@ async def test_a_response_failed_that_retrying_cannot_fix_fails_the_turn_at_once
             turn, events = await run(h.client, thread_id, "hi")
             assert turn["status"] == "failed" and len(sim.requests) == 1
             assert [r["willRetry"] for r in _retries(events)] == [False]
-            await assert_serves_next_turn(h.client, sim, thread_id)
+            body = await assert_serves_next_turn(h.client, sim, thread_id)
+            # The message it completed was shown, and no retry will replace it: the model is sent it too.
+            assert user_texts(body["input"]) == ["hi", "no", "are you still there?"]
+
+
+def _messages(body: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(role, text, status) of every message a request sends."""
+    return [(e["role"], part["text"], e.get("status")) for e in body["input"] if e.get("type") == "message"
+            for part in e["content"]]
+
+
+async def test_an_answer_cut_short_by_max_output_tokens_stays_in_the_history_the_next_turn_answers_after(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("half an ans", deltas=2)], end="incomplete"))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "incomplete")
+            assert turn["status"] == "failed" and "max_output_tokens" in turn["error"]["message"]
+            assert [i["text"] for i in completed_items(events) if i["type"] == "agentMessage"] == ["half an ans"]
+            await assert_persisted_as_seen(h.client, thread_id, turn, events)
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id})  # it was stored, not only remembered
+            body = await assert_serves_next_turn(h.client, sim, thread_id)
+        # As Codex 0.163.0 sends it: the user's question, the part of the answer they saw (as the server marked
+        # it), then their next message.
+        assert _messages(body) == [("user", "incomplete", None), ("assistant", "half an ans", "incomplete"),
+                                   ("user", "are you still there?", None)]
+
+
+async def test_what_attempts_the_server_failed_showed_never_reaches_the_history_even_once_retries_run_out(
+        tmp_path: Path, sim_config: SimConfig) -> None:
+    # Kept on purpose (Codex 0.163.0 sends the text of every broken attempt, here "x" twice): a response the
+    # server broke is not the model's answer, and the next request must not depend on how many retries were left.
+    with Simulator() as sim:
+        sim.enqueue(*[Reply.text("x", end="failed", error_code="server_error")] * 3)
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            assert turn["status"] == "failed" and len(sim.requests) == 3
+            assert [r["willRetry"] for r in _retries(events)] == [True, True, False]
+            body = await assert_serves_next_turn(h.client, sim, thread_id)
+            assert user_texts(body["input"]) == ["hi", "are you still there?"]

@@ -127,6 +127,28 @@ async def test_a_conversation_with_reasoning_tools_images_a_schema_and_a_steer_s
         assert len(bodies) == 5  # the steer cut the fourth response short and the fifth carried it
 
 
+async def test_what_an_answer_cut_short_by_max_output_tokens_leaves_the_next_request_is_valid(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Reasoning(summary=["Looking it up."]), FunctionCall("lookup", '{"q": "otter"}'),
+                                  Reasoning(summary=["Answering."]), Text("Otters are semiaquatic", 3)],
+                          end="incomplete"),
+                    Reply.text("...mammals."))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            h.client.handlers["item/tool/call"] = tool_answer("never asked")
+            thread_id = (await h.client.request("thread/start", {"dynamicTools": [LOOKUP_TOOL]}))["thread"]["id"]
+            cut, _ = await h.client.run_turn({"threadId": thread_id, "input": [{"type": "text", "text": "Otters?"}]})
+            going_on, _ = await h.client.run_turn({"threadId": thread_id,
+                                                   "input": [{"type": "text", "text": "Go on."}]})
+            assert [cut["status"], going_on["status"]] == ["failed", "completed"]
+        assert_all_valid(sim)
+        kept = sim.requests[-1].body["input"][1:-1]
+        # The answer the user saw, with the reasoning that led to it and its "incomplete" status; not the call,
+        # which never ran, nor the reasoning that led to that call (the API refuses reasoning without its item).
+        assert [(item["type"], item.get("status")) for item in kept] == [("reasoning", "completed"),
+                                                                         ("message", "incomplete")]
+        assert kept[0]["summary"][0]["text"] == "Answering."
+
+
 @pytest.mark.parametrize(("path", "overrides"), [
     ("local", {}),
     ("remote", {"remote": "v1"}),
