@@ -263,7 +263,8 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            stored = await sessions.store.load_history(source_id)
+            # The history as it stood at the cut, as a stored fork there holds it.
+            stored = await sessions.store.load_history(source_id, last_turn_id=last_turn)
             history = model_history(source_id, stored)  # as a load does
             meta = with_history_anchor(meta, stored)
         else:
