@@ -238,14 +238,19 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     source_id = sessions.check_id(params.thread_id)
     source = sessions.loaded(source_id)
     source_record = await sessions.record(source_id, missing="no rollout found for thread id {id}")
-    active_turn = source.active.turn_id if source is not None and source.active is not None else None
-    last_turn = opt(params.last_turn_id)
-    if last_turn is not None and last_turn == active_turn:
-        raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     if source is not None and source.ephemeral:
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
     refuse_archived(source_record)
+    active_turn = source.active.turn_id if source is not None and source.active is not None else None
+    last_turn = opt(params.last_turn_id)
+    ephemeral = params.ephemeral is True
     base = source.meta if source is not None else sessions.meta_of(source_record)
+    # As Codex: once the source is found, the notice for an answer with every turn goes out first, also before
+    # a refusal of the turn named or of an override.
+    if params.exclude_turns is not True and not ephemeral:
+        await _warn_full_history(base, peer)
+    if last_turn is not None and last_turn == active_turn:
+        raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params, sessions.settings)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
@@ -257,7 +262,6 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     # As Codex: a fork's preview is its own first user message, not its source's, so it is listed
     # (thread/list) once it has had a turn of its own.
     record = _new_record(thread_id, meta, forked_from=source_id)
-    ephemeral = params.ephemeral is True
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
         record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
     history: list[dict[str, Any]] | None = None
@@ -278,7 +282,6 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     turns: list[Turn] = []
     if params.exclude_turns is not True and not ephemeral:
         turns = await all_turns(sessions, thread_id)
-        await _warn_full_history(meta, peer)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
                          store_path=sessions.store.path)
     started = _started(session)

@@ -52,3 +52,21 @@ async def test_an_ephemeral_fork_cut_at_a_turn_sends_the_model_the_history_up_to
                 assert _user_texts(sim.requests[-1].body) == [*kept, "in the fork"], cut
             assert await _refusal(h, {"threadId": source, "ephemeral": True, "excludeTurns": True,
                                       "lastTurnId": UNKNOWN_TURN}) == (-32600, f"turn not found: {UNKNOWN_TURN}")
+
+
+async def test_a_fork_asked_with_every_turn_sends_its_deprecation_notice_before_refusing_the_turn_or_an_override(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, _ = await _three_turns(h)
+            refusals = [({"lastTurnId": UNKNOWN_TURN}, f"turn not found: {UNKNOWN_TURN}"),
+                        ({"model": ""}, "model must not be empty"),
+                        ({"modelProvider": "nope"}, "failed to load configuration")]
+            for params, words in refusals:
+                for exclude in (False, True):
+                    mark = len(h.witness.seen)
+                    code, message = await _refusal(h, {"threadId": source, "excludeTurns": exclude, **params})
+                    assert code == -32600 and message.startswith(words)
+                    # As Codex: the notice, then the refusal; nothing of the kind without every turn.
+                    sent = [m.get("method", "error" if "error" in m else "result") for m in h.witness.seen[mark:]]
+                    assert sent == (["error"] if exclude else ["deprecationNotice", "error"]), params
