@@ -36,7 +36,7 @@ from protocol._generated.types import (
 from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
-from ..store import ThreadRecord, TurnNotFound, WriteBatch
+from ..store import History, ThreadRecord, TurnNotFound, WriteBatch
 from . import git_info
 from .actor import ThreadSession
 from .browse import all_turns, hydration_notice, list_turns
@@ -242,8 +242,10 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
     refuse_archived(source_record)
     active_turn = source.active.turn_id if source is not None and source.active is not None else None
-    last_turn = opt(params.last_turn_id)
+    last_turn, before_turn = opt(params.last_turn_id), opt(params.before_turn_id)
     ephemeral = params.ephemeral is True
+    if last_turn is not None and before_turn is not None:  # Codex's words, and first of the refusals below
+        raise InvalidRequest("`beforeTurnId` cannot be combined with `lastTurnId`")
     base = source.meta if source is not None else sessions.meta_of(source_record)
     # As Codex: once the source is found, the notice for an answer with every turn goes out first, also before
     # a refusal of the turn named or of an override.
@@ -254,8 +256,9 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params, sessions.settings)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
-    # without (the usage at that turn is not kept) and estimates its whole history.
-    whole = last_turn is None or last_turn == await _last_turn_id(sessions, source_id)
+    # without (the usage at that turn is not kept) and estimates its whole history. A cut before a turn always
+    # leaves that turn out, so it is never the whole thread.
+    whole = before_turn is None and (last_turn is None or last_turn == await _last_turn_id(sessions, source_id))
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
                                    settings=settings, token_usage=base.token_usage if whole else None,
                                    last_response_tokens=base.last_response_tokens if whole else 0)
@@ -264,16 +267,25 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     record = _new_record(thread_id, meta, forked_from=source_id)
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
         record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
+    through, nothing = last_turn, False
+    if before_turn is not None and before_turn == active_turn:
+        # The running turn may not be stored yet, but every turn before it is, and stays so while it runs: cut
+        # after the newest of those, which holds however the race with the turn's first write goes.
+        through, before_turn = await _newest_turn_but(sessions, source_id, active_turn), None
+        nothing = through is None
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
             # The history as it stood at the cut, as a stored fork there holds it.
-            stored = await sessions.store.load_history(source_id, last_turn_id=last_turn)
+            stored = History(entries=[]) if nothing else await sessions.store.load_history(
+                source_id, last_turn_id=through, before_turn_id=before_turn)
             history = model_history(source_id, stored)  # as a load does
             meta = with_history_anchor(meta, stored)
+        elif nothing:
+            await sessions.store.write(WriteBatch(thread_id).create_thread(record))
         else:
-            record = await sessions.store.fork(source_id, record, last_turn)
-            if active_turn is not None and last_turn is None:
+            record = await sessions.store.fork(source_id, record, through, before_turn_id=before_turn)
+            if active_turn is not None and through is None and before_turn is None:
                 await _mark_interrupted(sessions, thread_id, active_turn)
     session = ThreadSession(record, sessions.deps, meta=meta, ephemeral=ephemeral)
     session.history = history
@@ -293,6 +305,13 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
             await started()
 
     return ThreadForkResponse(thread=thread, **_response_fields(session)), announce
+
+
+async def _newest_turn_but(sessions: Sessions, thread_id: str, turn_id: str) -> str | None:
+    """The newest stored turn of the thread other than ``turn_id`` (the running turn, which is the newest if
+    stored at all)."""
+    newest = await sessions.store.list_turns(thread_id, limit=2, direction="desc")
+    return next((turn.turn_id for turn in newest.items if turn.turn_id != turn_id), None)
 
 
 async def _warn_full_history(meta: ThreadMeta, peer: ClientPeer) -> None:
