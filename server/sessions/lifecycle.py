@@ -103,10 +103,14 @@ def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = N
                         forked_from_id=forked_from, data=encode_meta(meta))
 
 
-def _started(session: ThreadSession) -> After:
+def _started(session: ThreadSession, *, name: str | None = None) -> After:
+    """``thread/started`` for the session; ``name`` stands in for a name the thread is shown with but does not keep
+    (an ephemeral fork's)."""
     async def announce() -> None:
         thread = thread_view(session.record, status=session.status, meta=session.meta, ephemeral=session.ephemeral,
                              store_path=session.deps.store.path)
+        if name is not None:
+            thread = msgspec.structs.replace(thread, name=name)
         await session.emit(N.THREAD_STARTED, ThreadStartedNotification(thread=thread))
 
     return announce
@@ -266,7 +270,8 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     # (thread/list) once it has had a turn of its own.
     record = _new_record(thread_id, meta, forked_from=source_id)
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
-        record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
+        record = msgspec.structs.replace(record, name=source_record.name,  # as Codex, cut or not
+                                         git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
     through, nothing = last_turn, False
     if before_turn is not None and before_turn == active_turn:
         # The running turn may not be stored yet, but every turn before it is, and stays so while it runs: cut
@@ -296,7 +301,13 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         turns = await all_turns(sessions, thread_id)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
                          store_path=sessions.store.path)
-    started = _started(session)
+    shown_name = None
+    if ephemeral:
+        # As Codex: an ephemeral fork is answered and announced with its source's name, yet keeps none (it cannot
+        # be renamed, and thread/read shows it nameless, as it shows every ephemeral thread).
+        shown_name = source_record.name
+        thread = msgspec.structs.replace(thread, name=shown_name)
+    started = _started(session, name=shown_name)
 
     async def announce() -> None:  # as Codex: the usage it carries, then thread/started
         try:

@@ -1,5 +1,5 @@
 """thread/fork's options as Codex 0.163.0 answers them: where a fork is cut (``lastTurnId``, ``beforeTurnId``), for
-stored and ephemeral forks, and the order of its refusals."""
+stored and ephemeral forks, the order of its refusals, and the name a fork takes from its source."""
 
 from __future__ import annotations
 
@@ -29,8 +29,10 @@ def _user_texts(body: dict[str, Any]) -> list[str]:
     return [c["text"] for i in body["input"] if i.get("role") == "user" for c in i["content"]]
 
 
-async def _three_turns(h: Harness) -> tuple[str, list[str]]:
+async def _three_turns(h: Harness, *, name: str | None = None) -> tuple[str, list[str]]:
     thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    if name is not None:
+        await h.client.request("thread/name/set", {"threadId": thread_id, "name": name})
     turn_ids = []
     for word in ("one", "two", "three"):
         turn, _ = await h.client.run_turn({"threadId": thread_id, "input": _say(word)})
@@ -199,3 +201,46 @@ async def test_a_fork_asked_with_every_turn_sends_its_deprecation_notice_before_
                     # As Codex: the notice, then the refusal; nothing of the kind without every turn.
                     sent = [m.get("method", "error" if "error" in m else "result") for m in h.witness.seen[mark:]]
                     assert sent == (["error"] if exclude else ["deprecationNotice", "error"]), params
+
+
+async def test_a_fork_takes_its_source_name_cut_or_not_and_keeps_it(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, turns = await _three_turns(h, name="Source name")
+            forks = []
+            for cut in ({}, {"lastTurnId": turns[1]}, {"beforeTurnId": turns[1]}, {"beforeTurnId": turns[0]},
+                        {"excludeTurns": True}):
+                fork = (await h.client.request("thread/fork", {"threadId": source, **cut}))["thread"]
+                assert fork["name"] == "Source name", cut
+                assert (await _started(h, fork["id"]))["thread"]["name"] == "Source name"
+                assert (await h.client.request("thread/read", {"threadId": fork["id"]}))["thread"]["name"] == \
+                    "Source name"
+                forks.append(fork["id"])
+            await h.client.run_turn({"threadId": forks[0], "input": _say("four")})
+            # Its own from here on: renaming the source leaves the fork, and a fork of the fork takes the fork's.
+            await h.client.request("thread/name/set", {"threadId": source, "name": "Renamed"})
+            assert (await h.client.request("thread/read", {"threadId": forks[0]}))["thread"]["name"] == "Source name"
+            await h.client.request("thread/name/set", {"threadId": forks[0], "name": "Fork name"})
+            again = await h.client.request("thread/fork", {"threadId": forks[0], "excludeTurns": True})
+            assert again["thread"]["name"] == "Fork name"
+            unnamed, _ = await _three_turns(h)
+            plain = await h.client.request("thread/fork", {"threadId": unnamed, "excludeTurns": True})
+            assert plain["thread"]["name"] is None
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            listed = {t["id"]: t["name"] for t in (await h.client.request("thread/list", {}))["data"]}
+            assert listed[forks[0]] == "Fork name"  # stored: listed by name once it has had a turn of its own
+            read = await h.client.request("thread/read", {"threadId": forks[1]})
+            assert read["thread"]["name"] == "Source name"
+
+
+async def test_an_ephemeral_fork_is_answered_and_announced_with_its_source_name_but_reads_nameless(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, _ = await _three_turns(h, name="Source name")
+            fork = (await h.client.request("thread/fork", {"threadId": source, "ephemeral": True,
+                                                           "excludeTurns": True}))["thread"]
+            assert fork["name"] == "Source name" and fork["ephemeral"] is True
+            assert (await _started(h, fork["id"]))["thread"]["name"] == "Source name"
+            # As Codex: an ephemeral thread keeps no name, so a read shows none.
+            assert (await h.client.request("thread/read", {"threadId": fork["id"]}))["thread"]["name"] is None
