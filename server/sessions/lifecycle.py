@@ -248,11 +248,14 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     active_turn = source.active.turn_id if source is not None and source.active is not None else None
     last_turn, before_turn = opt(params.last_turn_id), opt(params.before_turn_id)
     ephemeral = params.ephemeral is True
-    if last_turn is not None and before_turn is not None:  # Codex's words, and first of the refusals below
+    # Refusals in Codex's order (these two in its words): the cut, then an ephemeral fork that would carry every
+    # turn (an ephemeral thread keeps no turns to page through later); then the notice for an answer with every
+    # turn, also before a refusal of the turn named or of an override.
+    if last_turn is not None and before_turn is not None:
         raise InvalidRequest("`beforeTurnId` cannot be combined with `lastTurnId`")
     base = source.meta if source is not None else sessions.meta_of(source_record)
-    # As Codex: once the source is found, the notice for an answer with every turn goes out first, also before
-    # a refusal of the turn named or of an override.
+    if ephemeral and params.exclude_turns is not True and base.history_mode == "paginated":
+        raise InvalidRequest("ephemeral paginated thread/fork requires `excludeTurns: true`")
     if params.exclude_turns is not True and not ephemeral:
         await _warn_full_history(base, peer)
     if last_turn is not None and last_turn == active_turn:

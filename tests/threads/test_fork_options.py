@@ -1,5 +1,6 @@
 """thread/fork's options as Codex 0.163.0 answers them: where a fork is cut (``lastTurnId``, ``beforeTurnId``), for
-stored and ephemeral forks, the order of its refusals, and the name a fork takes from its source."""
+stored and ephemeral forks (which must be asked with ``excludeTurns``), the order of its refusals, and the name a
+fork takes from its source."""
 
 from __future__ import annotations
 
@@ -244,3 +245,23 @@ async def test_an_ephemeral_fork_is_answered_and_announced_with_its_source_name_
             assert (await _started(h, fork["id"]))["thread"]["name"] == "Source name"
             # As Codex: an ephemeral thread keeps no name, so a read shows none.
             assert (await h.client.request("thread/read", {"threadId": fork["id"]}))["thread"]["name"] is None
+
+
+async def test_an_ephemeral_fork_of_a_thread_must_be_answered_without_its_turns(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, turns = await _three_turns(h)
+            loaded = (await h.client.request("thread/loaded/list", {}))["data"]
+            refused = (-32600, "ephemeral paginated thread/fork requires `excludeTurns: true`")
+            for params in ({"ephemeral": True}, {"ephemeral": True, "excludeTurns": False},
+                           {"ephemeral": True, "lastTurnId": UNKNOWN_TURN}):
+                assert await _refusal(h, {"threadId": source, **params}) == refused
+            # Codex's order: the two cuts together are refused first.
+            assert await _refusal(h, {"threadId": source, "ephemeral": True, "lastTurnId": turns[0],
+                                      "beforeTurnId": turns[1]}) == (
+                -32600, "`beforeTurnId` cannot be combined with `lastTurnId`")
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == loaded  # nothing was made
+            assert not [m for m in h.witness.seen if m.get("method") == "thread/started"
+                        and m["params"]["thread"]["ephemeral"]]
+            fork = await h.client.request("thread/fork", {"threadId": source, "ephemeral": True, "excludeTurns": True})
+            assert fork["thread"]["ephemeral"] is True and fork["thread"]["turns"] == []
