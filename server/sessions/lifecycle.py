@@ -312,9 +312,10 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
         thread = msgspec.structs.replace(thread, name=shown_name)
     started = _started(session, name=shown_name)
 
-    async def announce() -> None:  # as Codex: the usage it carries, then thread/started
+    async def announce() -> None:  # as Codex: the usage it carries (unless answered without turns), then started
         try:
-            await _announce_usage(sessions, session, peer)
+            if params.exclude_turns is not True:
+                await _announce_usage(sessions, session, peer)
         finally:
             await started()
 

@@ -1,6 +1,6 @@
 """thread/fork's options as Codex 0.163.0 answers them: where a fork is cut (``lastTurnId``, ``beforeTurnId``), for
-stored and ephemeral forks (which must be asked with ``excludeTurns``), the order of its refusals, and the name a
-fork takes from its source."""
+stored and ephemeral forks (which must be asked with ``excludeTurns``), the order of its refusals, the name a fork
+takes from its source, and the token usage a fork answered without its turns does not send."""
 
 from __future__ import annotations
 
@@ -265,3 +265,23 @@ async def test_an_ephemeral_fork_of_a_thread_must_be_answered_without_its_turns(
                         and m["params"]["thread"]["ephemeral"]]
             fork = await h.client.request("thread/fork", {"threadId": source, "ephemeral": True, "excludeTurns": True})
             assert fork["thread"]["ephemeral"] is True and fork["thread"]["turns"] == []
+
+
+async def test_a_fork_answered_without_its_turns_sends_no_token_usage(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            source, turns = await _three_turns(h)
+            with_turns = [(await h.client.request("thread/fork", {"threadId": source, **shown}))["thread"]["id"]
+                          for shown in ({}, {"excludeTurns": False})]
+            without = [(await h.client.request("thread/fork", {"threadId": source, "excludeTurns": True, **cut}))
+                       ["thread"]["id"] for cut in ({}, {"lastTurnId": turns[-1]}, {"ephemeral": True})]
+            for fork_id in (*with_turns, *without):
+                await _started(h, fork_id)  # the usage, when sent, comes before it
+            # As Codex: a fork of the whole thread answered with its turns reports the usage it carries; answered
+            # without them (excludeTurns), none, though it carries the same usage into its next turn.
+            assert [len(_announced(h, "thread/tokenUsage/updated", f)) for f in with_turns] == [1, 1]
+            assert [_announced(h, "thread/tokenUsage/updated", f) for f in without] == [[], [], []]
+            carried = _announced(h, "thread/tokenUsage/updated", with_turns[0])[0]["tokenUsage"]["total"]
+            await h.client.run_turn({"threadId": without[0], "input": _say("four")})
+            usage = _announced(h, "thread/tokenUsage/updated", without[0])[-1]["tokenUsage"]
+            assert usage["total"]["totalTokens"] == carried["totalTokens"] + usage["last"]["totalTokens"]
