@@ -36,7 +36,7 @@ from protocol._generated.types import (
 from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import now_s, uuid7
-from ..store import ThreadRecord, TurnNotFound, WriteBatch
+from ..store import History, ThreadRecord, TurnNotFound, WriteBatch
 from . import git_info
 from .actor import ThreadSession
 from .browse import all_turns, hydration_notice, list_turns
@@ -103,10 +103,14 @@ def _new_record(thread_id: str, meta: ThreadMeta, *, forked_from: str | None = N
                         forked_from_id=forked_from, data=encode_meta(meta))
 
 
-def _started(session: ThreadSession) -> After:
+def _started(session: ThreadSession, *, name: str | None = None) -> After:
+    """``thread/started`` for the session; ``name`` stands in for a name the thread is shown with but does not keep
+    (an ephemeral fork's)."""
     async def announce() -> None:
         thread = thread_view(session.record, status=session.status, meta=session.meta, ephemeral=session.ephemeral,
                              store_path=session.deps.store.path)
+        if name is not None:
+            thread = msgspec.structs.replace(thread, name=name)
         await session.emit(N.THREAD_STARTED, ThreadStartedNotification(thread=thread))
 
     return announce
@@ -238,37 +242,58 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     source_id = sessions.check_id(params.thread_id)
     source = sessions.loaded(source_id)
     source_record = await sessions.record(source_id, missing="no rollout found for thread id {id}")
-    active_turn = source.active.turn_id if source is not None and source.active is not None else None
-    last_turn = opt(params.last_turn_id)
-    if last_turn is not None and last_turn == active_turn:
-        raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     if source is not None and source.ephemeral:
         raise InvalidRequest(f"thread/fork of ephemeral thread {source_id} is not supported")
     refuse_archived(source_record)
+    active_turn = source.active.turn_id if source is not None and source.active is not None else None
+    last_turn, before_turn = opt(params.last_turn_id), opt(params.before_turn_id)
+    ephemeral = params.ephemeral is True
+    # Refusals in Codex's order (these two in its words): the cut, then an ephemeral fork that would carry every
+    # turn (an ephemeral thread keeps no turns to page through later); then the notice for an answer with every
+    # turn, also before a refusal of the turn named or of an override.
+    if last_turn is not None and before_turn is not None:
+        raise InvalidRequest("`beforeTurnId` cannot be combined with `lastTurnId`")
     base = source.meta if source is not None else sessions.meta_of(source_record)
+    if ephemeral and params.exclude_turns is not True and base.history_mode == "paginated":
+        raise InvalidRequest("ephemeral paginated thread/fork requires `excludeTurns: true`")
+    if params.exclude_turns is not True and not ephemeral:
+        await _warn_full_history(base, peer)
+    if last_turn is not None and last_turn == active_turn:
+        raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     thread_id = uuid7()
     settings = _apply_overrides(base.settings, params, sessions.settings)
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
-    # without (the usage at that turn is not kept) and estimates its whole history.
-    whole = last_turn is None or last_turn == await _last_turn_id(sessions, source_id)
+    # without (the usage at that turn is not kept) and estimates its whole history. A cut before a turn always
+    # leaves that turn out, so it is never the whole thread.
+    whole = before_turn is None and (last_turn is None or last_turn == await _last_turn_id(sessions, source_id))
     meta = msgspec.structs.replace(base, session_id=thread_id, originator=originator or base.originator,
                                    settings=settings, token_usage=base.token_usage if whole else None,
                                    last_response_tokens=base.last_response_tokens if whole else 0)
     # As Codex: a fork's preview is its own first user message, not its source's, so it is listed
     # (thread/list) once it has had a turn of its own.
     record = _new_record(thread_id, meta, forked_from=source_id)
-    ephemeral = params.ephemeral is True
     if not ephemeral:  # as Codex: a fork is a thread written with history, so it looks its cwd's Git state up
-        record = msgspec.structs.replace(record, git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
+        record = msgspec.structs.replace(record, name=source_record.name,  # as Codex, cut or not
+                                         git_info=git_info.encode(await sessions.deps.git.get(settings.cwd)))
+    through, nothing = last_turn, False
+    if before_turn is not None and before_turn == active_turn:
+        # The running turn may not be stored yet, but every turn before it is, and stays so while it runs: cut
+        # after the newest of those, which holds however the race with the turn's first write goes.
+        through, before_turn = await _newest_turn_but(sessions, source_id, active_turn), None
+        nothing = through is None
     history: list[dict[str, Any]] | None = None
     with sessions.errors("no rollout found for thread id {id}"):
         if ephemeral:
-            stored = await sessions.store.load_history(source_id)
+            # The history as it stood at the cut, as a stored fork there holds it.
+            stored = History(entries=[]) if nothing else await sessions.store.load_history(
+                source_id, last_turn_id=through, before_turn_id=before_turn)
             history = model_history(source_id, stored)  # as a load does
             meta = with_history_anchor(meta, stored)
+        elif nothing:
+            await sessions.store.write(WriteBatch(thread_id).create_thread(record))
         else:
-            record = await sessions.store.fork(source_id, record, last_turn)
-            if active_turn is not None and last_turn is None:
+            record = await sessions.store.fork(source_id, record, through, before_turn_id=before_turn)
+            if active_turn is not None and through is None and before_turn is None:
                 await _mark_interrupted(sessions, thread_id, active_turn)
     session = ThreadSession(record, sessions.deps, meta=meta, ephemeral=ephemeral)
     session.history = history
@@ -277,18 +302,31 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     turns: list[Turn] = []
     if params.exclude_turns is not True and not ephemeral:
         turns = await all_turns(sessions, thread_id)
-        await _warn_full_history(meta, peer)
     thread = thread_view(record, status=session.status, meta=meta, turns=turns, ephemeral=ephemeral,
                          store_path=sessions.store.path)
-    started = _started(session)
+    shown_name = None
+    if ephemeral:
+        # As Codex: an ephemeral fork is answered and announced with its source's name, yet keeps none (it cannot
+        # be renamed, and thread/read shows it nameless, as it shows every ephemeral thread).
+        shown_name = source_record.name
+        thread = msgspec.structs.replace(thread, name=shown_name)
+    started = _started(session, name=shown_name)
 
-    async def announce() -> None:  # as Codex: the usage it carries, then thread/started
+    async def announce() -> None:  # as Codex: the usage it carries (unless answered without turns), then started
         try:
-            await _announce_usage(sessions, session, peer)
+            if params.exclude_turns is not True:
+                await _announce_usage(sessions, session, peer)
         finally:
             await started()
 
     return ThreadForkResponse(thread=thread, **_response_fields(session)), announce
+
+
+async def _newest_turn_but(sessions: Sessions, thread_id: str, turn_id: str) -> str | None:
+    """The newest stored turn of the thread other than ``turn_id`` (the running turn, which is the newest if
+    stored at all)."""
+    newest = await sessions.store.list_turns(thread_id, limit=2, direction="desc")
+    return next((turn.turn_id for turn in newest.items if turn.turn_id != turn_id), None)
 
 
 async def _warn_full_history(meta: ThreadMeta, peer: ClientPeer) -> None:

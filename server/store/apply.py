@@ -184,16 +184,9 @@ def apply_batch(conn: sqlite3.Connection, thread_id: str, ops: Sequence[Op]) -> 
         _ = applier.pk  # an empty batch is a no-op, but still only for a thread that exists
 
 
-def _turn_seq(conn: sqlite3.Connection, pk: int, thread_id: str, turn_id: str) -> int:
-    row = conn.execute("SELECT seq FROM turns WHERE thread_pk = ? AND turn_id = ?", (pk, turn_id)).fetchone()
-    if row is None:
-        raise TurnNotFound(thread_id, turn_id)
-    return int(row[0])
-
-
 def revert(conn: sqlite3.Connection, thread_id: str, before_turn_id: str) -> ThreadRecord:
     pk = reads.thread_pk(conn, thread_id)
-    seq = _turn_seq(conn, pk, thread_id, before_turn_id)
+    seq = reads.turn_seq(conn, pk, thread_id, before_turn_id)
     conn.execute("DELETE FROM turns WHERE thread_pk = ? AND seq >= ?", (pk, seq))  # cascades to the turns' rows
     conn.execute(
         "UPDATE threads SET turn_count = (SELECT COUNT(*) FROM turns WHERE thread_pk = ?1) WHERE pk = ?1", (pk,)
@@ -215,14 +208,14 @@ _FORK_COPIES = (
 )  # fmt: skip
 
 
-def fork(conn: sqlite3.Connection, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None) -> ThreadRecord:
+def fork(conn: sqlite3.Connection, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None,
+         before_turn_id: str | None = None) -> ThreadRecord:
     source_pk = reads.thread_pk(conn, source_id)
-    if last_turn_id is None:
+    last_seq = reads.kept_turn_seq(conn, source_pk, source_id, last_turn_id, before_turn_id)
+    if last_seq is None:
         (last_seq,) = conn.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM turns WHERE thread_pk = ?", (source_pk,)
         ).fetchone()
-    else:
-        last_seq = _turn_seq(conn, source_pk, source_id, last_turn_id)
     (kept,) = conn.execute(
         "SELECT COUNT(*) FROM turns WHERE thread_pk = ? AND seq <= ?", (source_pk, last_seq)
     ).fetchone()

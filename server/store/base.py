@@ -206,8 +206,11 @@ class ThreadStore(Protocol):
     async def turn_with_items(self, thread_id: str, turn_id: str) -> tuple[TurnRecord, list[ItemRecord]]:
         """``get_turn`` and its items, from one snapshot."""
 
-    async def load_history(self, thread_id: str) -> History:
-        """Model-visible history: the latest checkpoint's replacement, then every entry appended after it."""
+    async def load_history(self, thread_id: str, *, last_turn_id: str | None = None,
+                           before_turn_id: str | None = None) -> History:
+        """Model-visible history: the latest checkpoint's replacement, then every entry appended after it. With
+        ``last_turn_id`` (kept) or ``before_turn_id`` (left out, with every later turn), the history as it stood
+        at that cut, as ``fork`` copies it; ``TurnNotFound`` for a turn the thread does not have."""
 
     async def latest_checkpoint(self, thread_id: str) -> CheckpointRecord | None: ...
 
@@ -217,8 +220,10 @@ class ThreadStore(Protocol):
     async def delete(self, thread_id: str) -> None:
         """Remove the thread and everything stored under it, in one transaction; ``ThreadNotFound`` if absent."""
 
-    async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None) -> ThreadRecord:
-        """Create ``new_thread`` holding a copy of the source up to and including ``last_turn_id`` (all if None)."""
+    async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None, *,
+                   before_turn_id: str | None = None) -> ThreadRecord:
+        """Create ``new_thread`` holding a copy of the source up to and including ``last_turn_id``, or of the turns
+        before ``before_turn_id`` (none when it is the first), or of all of it (neither given; not both)."""
 
     async def close(self) -> None:
         """Finish every queued write, then release the backend; later calls raise ``StoreError``."""

@@ -262,15 +262,41 @@ _MAX_SEQ = 2**63 - 1  # SQLite's largest integer: "below it" is every seq
 _REPLACEMENT = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def load_history(conn: sqlite3.Connection, thread_id: str) -> History:
-    """See ``History``. A checkpoint whose replacement does not parse is passed over for the one before it (one
-    query per checkpoint passed over; none when the latest is readable, the only case without damage)."""
+def turn_seq(conn: sqlite3.Connection, pk: int, thread_id: str, turn_id: str) -> int:
+    row = conn.execute("SELECT seq FROM turns WHERE thread_pk = ? AND turn_id = ?", (pk, turn_id)).fetchone()
+    if row is None:
+        raise TurnNotFound(thread_id, turn_id)
+    return int(row[0])
+
+
+def kept_turn_seq(conn: sqlite3.Connection, pk: int, thread_id: str, last_turn_id: str | None,
+                  before_turn_id: str | None) -> int | None:
+    """The highest turn seq a copy cut after ``last_turn_id`` or before ``before_turn_id`` keeps (0: none, as
+    before the first turn); None without a cut. ``TurnNotFound`` for a turn the thread does not have."""
+    if last_turn_id is not None and before_turn_id is not None:
+        raise ValueError("cut after last_turn_id or before before_turn_id, not both")
+    if last_turn_id is not None:
+        return turn_seq(conn, pk, thread_id, last_turn_id)
+    if before_turn_id is not None:
+        return turn_seq(conn, pk, thread_id, before_turn_id) - 1
+    return None
+
+
+def load_history(conn: sqlite3.Connection, thread_id: str, last_turn_id: str | None = None,
+                 before_turn_id: str | None = None) -> History:
+    """See ``History``; cut at a turn as ``kept_turn_seq`` says, it is the history as it stood then. A checkpoint
+    whose replacement does not parse is passed over for the one before it (one query per checkpoint passed over;
+    none when the latest is readable, the only case without damage)."""
     pk = thread_pk(conn, thread_id)
+    kept = kept_turn_seq(conn, pk, thread_id, last_turn_id, before_turn_id)
+    # Without a cut the queries stay the plain indexed ones (their plans are pinned by tests/store).
+    cut, cut_args = ("", ()) if kept is None else (
+        " AND turn_id IN (SELECT turn_id FROM turns WHERE thread_pk = ? AND seq <= ?)", (pk, kept))
     entries: list[tuple[int, bytes]] = []
     passed_over: list[int] = []
     after, below = 0, _MAX_SEQ
-    while (row := conn.execute("SELECT seq, replacement FROM checkpoints WHERE thread_pk = ? AND seq < ? "
-                               "ORDER BY seq DESC LIMIT 1", (pk, below)).fetchone()) is not None:
+    while (row := conn.execute(f"SELECT seq, replacement FROM checkpoints WHERE thread_pk = ? AND seq < ?{cut} "
+                               "ORDER BY seq DESC LIMIT 1", (pk, below, *cut_args)).fetchone()) is not None:
         seq, replacement = row
         try:
             entries = [(seq, bytes(raw)) for raw in _REPLACEMENT.decode(replacement)]
@@ -280,7 +306,8 @@ def load_history(conn: sqlite3.Connection, thread_id: str) -> History:
             continue
         after = seq
         break
-    rows = conn.execute("SELECT seq, data FROM history WHERE thread_pk = ? AND seq > ? ORDER BY seq", (pk, after))
+    rows = conn.execute(f"SELECT seq, data FROM history WHERE thread_pk = ? AND seq > ?{cut} ORDER BY seq",
+                        (pk, after, *cut_args))
     entries.extend(rows)
     return History(entries=entries, passed_over=tuple(passed_over))
 

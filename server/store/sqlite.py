@@ -116,11 +116,12 @@ class SqliteStore:
         thread_id = check_thread_id(thread_id)
         await self._writer.run(lambda conn: apply.delete(conn, thread_id))
 
-    async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None) -> ThreadRecord:
+    async def fork(self, source_id: str, new_thread: ThreadRecord, last_turn_id: str | None = None, *,
+                   before_turn_id: str | None = None) -> ThreadRecord:
         source_id = check_thread_id(source_id)
         new_id = check_thread_id(new_thread.id)
         record = msgspec.structs.replace(new_thread, id=new_id)
-        return await self._writer.run(lambda conn: apply.fork(conn, source_id, record, last_turn_id))
+        return await self._writer.run(lambda conn: apply.fork(conn, source_id, record, last_turn_id, before_turn_id))
 
     # --- reads ---------------------------------------------------------------------------------------------------
 
@@ -189,9 +190,10 @@ class SqliteStore:
         thread_id = check_thread_id(thread_id)
         return await self._read(lambda conn: reads.turn_with_items(conn, thread_id, turn_id))
 
-    async def load_history(self, thread_id: str) -> History:
+    async def load_history(self, thread_id: str, *, last_turn_id: str | None = None,
+                           before_turn_id: str | None = None) -> History:
         thread_id = check_thread_id(thread_id)
-        return await self._read(lambda conn: reads.load_history(conn, thread_id))
+        return await self._read(lambda conn: reads.load_history(conn, thread_id, last_turn_id, before_turn_id))
 
     async def latest_checkpoint(self, thread_id: str) -> CheckpointRecord | None:
         thread_id = check_thread_id(thread_id)

@@ -8,8 +8,8 @@ fresh daemon opens the same home and `check_thread` holds every thread to a *con
 - every turn's items are a prefix of what the model was scripted to produce, in order, and a `completed`
   turn has all of them; a turn the client saw complete reads exactly as it was shown (status and items);
 - a turn the client never heard of (killed before its `turn/start` answer) has no items and is the last one;
-- item ids are unique in the thread; a fork the client saw reads as its fork response; an acknowledged
-  rename sticks (an unacknowledged one may or may not have landed).
+- item ids are unique in the thread; a fork the client saw reads as its fork response (turns and name); an
+  acknowledged rename sticks (an unacknowledged one may or may not have landed).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ class ThreadNote:
     fork_of: str | None = None
     fork_turns: list[Message] | None = None
     """The turns of the fork response (None: the fork's answer never arrived)."""
+    fork_name: str | None = None
+    """The name of the fork response: its source's at the fork."""
 
 
 @dataclass
@@ -91,8 +93,10 @@ def check_thread(note: ThreadNote, thread: Message, findings: Findings) -> None:
 
 
 def _check_name(note: ThreadNote, thread: Message, where: str) -> None:
-    if note.names_acked:
-        allowed: list[str | None] = list(note.names_sent[note.names_acked - 1:])
+    if note.fork_of is not None:  # never renamed here: it keeps the name its answer gave it (its source's)
+        allowed: list[str | None] = [note.fork_name]
+    elif note.names_acked:
+        allowed = list(note.names_sent[note.names_acked - 1:])
     else:
         allowed = [None, *note.names_sent]
     assert thread["name"] in allowed, f"{where}: name {thread['name']!r} is none of {allowed}"

@@ -90,7 +90,7 @@ async def _workload(daemon: Daemon, sim: Simulator, threads: dict[str, ThreadNot
         source = rng.choice(forkable)
         forked = await client.request("thread/fork", {"threadId": source.id}, timeout=20)
         fork = threads.setdefault(forked["thread"]["id"], ThreadNote(forked["thread"]["id"], fork_of=source.id))
-        fork.fork_turns = forked["thread"]["turns"]
+        fork.fork_turns, fork.fork_name = forked["thread"]["turns"], forked["thread"]["name"]
         touched.add(fork.id)
 
 

@@ -182,3 +182,38 @@ async def test_a_failed_fork_creates_nothing(store: SqliteStore) -> None:
     with pytest.raises(ThreadNotFound):
         await store.get_thread(target.id)
     assert row_counts(store) == before
+
+
+@pytest.mark.anyio
+async def test_fork_before_a_turn_copies_only_the_turns_older_than_it(store: SqliteStore) -> None:
+    source = await new_thread(store, 2)
+    await store.write(turn_batch(source, "t3").put_checkpoint(checkpoint("t3", [{"summary": 3}])))
+    before_t3 = await store.fork(source, thread_record(), before_turn_id="t3")
+    assert [turn.turn_id for turn in (await store.list_turns(before_t3.id, direction="asc")).items] == ["t1", "t2"]
+    # The checkpoint of the turn left out goes with it: the history is t1's and t2's entries, uncompacted.
+    assert await history_blobs(store, before_t3.id) == [
+        blob(turn=f"t{turn}", entry=index) for turn in (1, 2) for index in range(2)]
+    before_first = await store.fork(source, thread_record(), before_turn_id="t1")
+    assert before_first.turn_count == 0 and before_first.forked_from_id == source
+    assert (await store.list_turns(before_first.id)).items == []
+    assert await history_blobs(store, before_first.id) == []
+    with pytest.raises(TurnNotFound):
+        await store.fork(source, thread_record(), before_turn_id="nope")
+    with pytest.raises(ValueError):
+        await store.fork(source, thread_record(), "t1", before_turn_id="t2")
+
+
+@pytest.mark.anyio
+async def test_history_loaded_at_a_cut_is_what_a_fork_there_holds(store: SqliteStore) -> None:
+    source = await new_thread(store, 2)
+    await store.write(turn_batch(source, "t3").put_checkpoint(checkpoint("t3", [{"summary": 3}])))
+    await store.write(turn_batch(source, "t4"))
+    for cut in ({"last_turn_id": "t2"}, {"before_turn_id": "t3"}, {"last_turn_id": "t3"},
+                {"before_turn_id": "t4"}, {"before_turn_id": "t1"}, {}):
+        fork = await store.fork(source, thread_record(), **cut)
+        loaded = await store.load_history(source, **cut)
+        assert [data for _, data in loaded.entries] == await history_blobs(store, fork.id), cut
+    assert [data for _, data in (await store.load_history(source, before_turn_id="t3")).entries] == [
+        blob(turn=f"t{turn}", entry=index) for turn in (1, 2) for index in range(2)]
+    with pytest.raises(TurnNotFound):
+        await store.load_history(source, last_turn_id="nope")

@@ -213,7 +213,8 @@ async def test_an_ephemeral_fork_of_a_thread_waiting_on_a_tool_answers_the_call_
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
             thread_id = (await h.client.request("thread/start", {"dynamicTools": [LOOKUP]}))["thread"]["id"]
             await _pending_tool_call(h, thread_id, anyio.Event())
-            fork = (await h.client.request("thread/fork", {"threadId": thread_id, "ephemeral": True}))["thread"]
+            fork = (await h.client.request("thread/fork", {"threadId": thread_id, "ephemeral": True,
+                                                           "excludeTurns": True}))["thread"]
             await h.client.run_turn({"threadId": fork["id"], "input": _text("in the fork")})
             # Picked by content: the source turn, still waiting on its tool, may send requests of its own.
             [forked] = [r.body for r in sim.requests if "user:in the fork" in _shape(r.body)]
