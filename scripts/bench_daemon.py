@@ -113,9 +113,12 @@ def _with(blob: bytes, **changes: Any) -> bytes:
 def thread_record(tpl: dict[str, Any], index: int, created: int, rng: random.Random) -> ThreadRecord:
     thread_id = uuid7_at(created * 1000 + rng.randrange(1000), rng)
     prompt = f"{rng.choice(VERBS)} {rng.choice(TOPICS)} (ticket {index})"
+    # On the built-in provider: the daemons below run without config, and thread/list shows by default only the
+    # threads of the configured provider, as Codex's does.
     return msgspec.structs.replace(
         tpl["record"], id=thread_id, created_at=created, updated_at=created + rng.randrange(3600), turn_count=0,
-        cwd=rng.choice(CWDS), preview=prompt, data=_with(tpl["record"].data, session_id=thread_id))
+        cwd=rng.choice(CWDS), preview=prompt, model_provider="openai",
+        data=_with(tpl["record"].data, session_id=thread_id))
 
 
 def thread_batch(tpl: dict[str, Any], index: int, created: int, rng: random.Random) -> WriteBatch:
@@ -190,7 +193,7 @@ async def bench_list(home: Path, count: int, reps: int) -> None:
 
 async def bench_resume(home: Path, thread_id: str, reps: int) -> None:
     resumes, turn_pages = [], []
-    async with daemon(home, "thread_idle_unload_seconds=0") as client:
+    async with daemon(home, "thread_unload_delay_secs=0") as client:
         await client.initialize()
         for _ in range(reps):
             ms, _ = await timed(lambda: client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True}))
