@@ -26,7 +26,7 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol.client import AppServerClient  # noqa: E402
+from protocol.client import AppServerClient, lines_of  # noqa: E402
 from server.simulator import Reply, Simulator, Text, Usage  # noqa: E402
 
 KEY = "sk-bench"
@@ -114,14 +114,7 @@ async def daemon(base_url: str, home: Path) -> AsyncIterator[tuple[AppServerClie
     env = {**CHILD_ENV, "THREADLINE_HOME": str(home), "SIM_API_KEY": KEY}
     process = await anyio.open_process(command, env=env, stderr=None)
 
-    async def frames() -> AsyncIterator[bytes]:
-        buffer = b""
-        async for chunk in process.stdout:
-            *lines, buffer = (buffer + chunk).split(b"\n")
-            for line in lines:
-                yield line
-
-    client = AppServerClient(process.stdin.send, frames())
+    client = AppServerClient(process.stdin.send, lines_of(process.stdout))
     try:
         async with client.running():
             yield client, process.pid
