@@ -90,6 +90,17 @@ async def test_live_talks_to_the_openai_provider_and_keeps_a_home_the_user_chose
     assert (home / "threadline.sqlite3").exists() and f"{home} (kept)" in out
 
 
+async def test_every_request_the_live_demo_sends_is_one_the_openai_api_types_accept(tmp_path: Path) -> None:
+    from tests.upstream.request_types import assert_all_valid  # skips this test without the openai package
+
+    async with Simulator() as sim:  # every turn of the conversation, then its compaction
+        env = _env(OPENAI_API_KEY="sk-demo-test", THREADLINE_HOME=str(tmp_path / "home"))
+        code, out, err = await _demo("-c", f'openai_base_url="{sim.base_url}"', "demo", "--live", env=env)
+    assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
+    assert len(sim.requests_to("responses")) == len(SCRIPT) and len(sim.requests_to("compact")) == 1
+    assert_all_valid(sim)
+
+
 async def test_a_failed_turn_ends_the_conversation_with_status_1_and_no_compaction() -> None:
     async with Simulator() as sim:
         sim.enqueue(HttpError.api_error(401, "Incorrect API key provided."))
