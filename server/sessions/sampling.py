@@ -170,7 +170,16 @@ class _Attempt:
         await self.turn.item_started(item)
 
     def _state(self, item_id: str, index: int) -> _Open | None:
-        return self.open.get(self.key(item_id, index))
+        state = self.open.get(self.key(item_id, index))
+        if state is None and (key := self._key_at(index)) is not None:  # only when the id is not one we know
+            state = self.open[key]
+        return state
+
+    def _key_at(self, index: int, kind: str | None = None) -> str | None:
+        """The key of the open item at ``index`` (of ``kind``): some compatible servers (mistral.rs) name an item
+        differently from one event to the next, but it keeps its place in the response."""
+        return next((key for key, state in self.open.items()
+                     if state.index == index and (kind is None or state.kind == kind)), None)
 
     @staticmethod
     def _showable(state: _Open, stream: tuple[str, int], delta: str, repaired: bool) -> str:
@@ -265,9 +274,11 @@ class _Attempt:
         shown = output_to_thread_item(item)
         if shown is None:
             return
+        kind = "message" if item.get("type") == "message" else "reasoning"
         key = key or self.key(item.get("id"), index)
-        state = self.open.pop(key, None) or _Open(uuid7(), "message" if item.get("type") == "message" else "reasoning",
-                                                  index)
+        if key not in self.open:
+            key = self._key_at(index, kind) or key
+        state = self.open.pop(key, None) or _Open(uuid7(), kind, index)
         await self._announce(state)
         if isinstance(shown, AgentMessageThreadItem):
             streamed = "".join(state.shown.text)

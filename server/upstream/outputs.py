@@ -7,9 +7,11 @@ text was repaired (`StreamEvent.repaired`), which may have damaged an enum or an
 neither drop the item (a message the model would never see again, a tool call never run) nor keep a damaged copy.
 `reconcile` says what to add to the items already taken: each repaired item, as its intact copy from the list
 when the list itself arrived intact (else as repaired: the best copy there is), then every listed item nothing
-stands for, each with its output index. Two copies are the same item when both carry an `id` and the ids are
-equal; without an id on both, when their output index and `type` are equal. An absent list (`None`: some
-OpenAI-compatible servers leave it out) or an empty one adds nothing but the repaired items.
+stands for, each with its output index. Two copies are the same item when they have the same `type` and the
+same `id`, the same `call_id`, or the same output index: an id is not enough to tell items apart, since a
+repair may have damaged it and some compatible servers (mistral.rs, smg) name an item afresh in
+`response.completed`, but the item's place in the response stays. An absent list (`None`: some OpenAI-compatible
+servers leave it out) or an empty one adds nothing but the repaired items.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ OutputAt = tuple[int, dict[str, Any]]
 def same_item(a: OutputAt, b: OutputAt) -> bool:
     """Whether two copies stand for the same output item."""
     (a_index, a_item), (b_index, b_item) = a, b
-    a_id, b_id = a_item.get("id"), b_item.get("id")
-    if a_id and b_id:
-        return bool(a_id == b_id)
-    return a_index == b_index and a_item.get("type") == b_item.get("type")
+    if a_item.get("type") != b_item.get("type"):
+        return False
+    if a_index == b_index:
+        return True
+    return any(a_item.get(name) and a_item.get(name) == b_item.get(name) for name in ("id", "call_id"))
 
 
 def reconcile(taken: Sequence[OutputAt], repaired: Sequence[OutputAt], listed: Sequence[dict[str, Any]] | None,

@@ -208,3 +208,59 @@ async def test_a_message_settled_late_does_not_displace_the_last_answer_in_turn_
             await assert_persisted_as_seen(h.client, thread_id, turn, events)
             await run(h.client, thread_id, "again")
             assert replayed_texts(sim.requests[-1].body) == ["First thoughts.", "The answer."]  # the response's order
+
+
+async def _looked_up_once(tmp_path: Path, sim_config: SimConfig, garble: list[Garble]) -> None:
+    """A message then a call to the client's tool, under `garble`: the call runs once, each item shows once, and the
+    follow-up request carries the call and its output once each."""
+    asked: list[Message] = []
+
+    async def lookup(message: Message) -> Any:
+        asked.append(message)
+        return {"contentItems": [{"type": "inputText", "text": "found"}], "success": True}
+
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("Let me look.", 2), FunctionCall("lookup", '{"q": "w"}', call_id="call_1")],
+                          garble=garble),
+                    Reply.text("Found it."))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            h.client.handlers["item/tool/call"] = lookup
+            thread_id = await new_thread(h.client, dynamicTools=[LOOKUP_TOOL])
+            turn, events = await run(h.client, thread_id, "look it up")
+            assert turn["status"] == "completed" and len(asked) == 1
+            assert [i["type"] for i in completed_items(events)] == ["userMessage", "agentMessage", "dynamicToolCall",
+                                                                    "agentMessage"]
+            follow_up = sim.requests[1].body["input"]
+            assert_calls_paired(follow_up)
+            assert [e["type"] for e in follow_up].count("function_call") == 1
+            assert len(replayed_assistant(sim.requests[1].body)) == 1
+            await assert_persisted_as_seen(h.client, thread_id, turn, events)
+
+
+async def test_a_function_call_whose_done_arrives_with_a_damaged_id_runs_once(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    await _looked_up_once(tmp_path, sim_config, [Garble(event="response.output_item.done", item="function_call",
+                                                        replace=(b'"id":"fc_', b'"id":"fc_\xff'))])
+
+
+async def test_a_server_that_names_every_item_afresh_in_response_completed_shows_and_runs_each_once(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    # mistral.rs and other compatible servers mint new ids for the same items in response.completed's list.
+    await _looked_up_once(tmp_path, sim_config, [Garble(event="response.completed", replace=(b"_sim_", b"_fresh_"))])
+
+
+async def test_a_message_named_differently_in_every_event_is_shown_stored_and_replayed_once(
+    tmp_path: Path, sim_config: SimConfig
+) -> None:
+    renamed = [Garble(event="response.output_item.done", replace=(b"msg_sim_", b"msg_B_")),
+               Garble(event="response.completed", replace=(b"msg_sim_", b"msg_C_"))]
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("Hello there.", 3)], garble=renamed), Reply.text("ok"))
+        async with running_server(tmp_path, overrides=sim_config(sim.base_url), env=SIM_ENV) as h:
+            thread_id = await new_thread(h.client)
+            turn, events = await run(h.client, thread_id, "hi")
+            assert [m["text"] for m in messages(events)] == ["Hello there."] == [deltas(events)]
+            await run(h.client, thread_id, "again")
+            assert replayed_texts(sim.requests[-1].body) == ["Hello there."]

@@ -39,13 +39,26 @@ def test_an_absent_or_empty_list_adds_only_the_repaired_items() -> None:
     assert reconcile([(0, MESSAGE)], [(1, CALL)], [], listed_intact=True) == [(1, CALL)]
 
 
-def test_items_without_ids_are_the_same_when_their_index_and_type_are() -> None:
+def test_copies_are_one_item_at_one_place_in_the_response_or_under_one_id() -> None:
     bare = {"type": "message", "content": []}
     assert same_item((0, bare), (0, {**bare, "status": "completed"}))
     assert not same_item((0, bare), (1, bare))
     assert not same_item((0, bare), (0, {"type": "function_call"}))
-    assert same_item((0, MESSAGE), (3, {**MESSAGE}))  # ids decide when both have one
-    assert not same_item((0, MESSAGE), (0, {**MESSAGE, "id": "msg_2"}))
+    assert same_item((0, MESSAGE), (3, {**MESSAGE}))  # an id follows the item wherever a server puts it
+    assert same_item((0, MESSAGE), (0, {**MESSAGE, "id": "msg_fresh"}))  # a fresh or damaged id at its place
+    assert same_item((0, CALL), (2, {**CALL, "id": "fc_fresh"}))  # a call keeps its call_id
+    assert not same_item((0, MESSAGE), (1, {**MESSAGE, "id": "msg_2"}))
+
+
+def test_a_repaired_item_whose_id_was_damaged_is_replaced_once_by_its_intact_copy() -> None:
+    damaged = {**CALL, "id": "fc_\ufffd"}
+    assert reconcile([], [(0, damaged)], [CALL], listed_intact=True) == [(0, CALL)]
+
+
+def test_a_list_that_names_every_item_afresh_adds_nothing_already_taken() -> None:
+    taken = [(0, MESSAGE), (1, CALL)]
+    renamed = [{**MESSAGE, "id": "msg_fresh"}, {**CALL, "id": "fc_fresh"}]
+    assert reconcile(taken, [], renamed, listed_intact=True) == []
 
 
 def test_output_order_follows_output_indexes_and_keeps_ties_as_they_came() -> None:
