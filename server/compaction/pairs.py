@@ -120,7 +120,11 @@ def mend_gaps(items: Sequence[Mapping[str, Any]], gaps: Iterable[int]) -> list[I
     The entry lost could have been anything, so whatever may have depended on it goes:
     - reasoning right before a gap: the item it led to may be the one lost, and the API refuses reasoning
       without the item that follows it (reasoning is the model's own notes; the answer or call stays);
-    - the `id` of a call whose reasoning that was, or was lost (`detach_unreasoned_calls`).
+    - the `id` of every answer or call after a gap, up to the next reasoning item or input message: its
+      response's reasoning may be the entry lost (or the one just dropped), and the API refuses an item that
+      names its response ("Item 'msg_…' … was provided without its required 'reasoning' item"); without the
+      `id` it is plain history, and calls still pair with their outputs by `call_id`;
+    - likewise the `id` of any call not preceded by its response's reasoning (`detach_unreasoned_calls`).
     A call whose output was lost is answered "aborted", and an output whose call was lost is dropped, by
     `ensure_call_output_pairs`, which the caller runs over the result as over any history.
     """
@@ -128,6 +132,7 @@ def mend_gaps(items: Sequence[Mapping[str, Any]], gaps: Iterable[int]) -> list[I
     if not at:
         return [dict(item) for item in items]
     kept: list[Item] = []
+    detached = False  # after a gap, until the next reasoning item or input message
 
     def close_gap() -> None:
         while kept and kept[-1].get("type") == "reasoning":
@@ -136,7 +141,16 @@ def mend_gaps(items: Sequence[Mapping[str, Any]], gaps: Iterable[int]) -> list[I
     for index, item in enumerate(items):
         if index in at:
             close_gap()
-        kept.append(dict(item))
+            detached = True
+        copy = dict(item)
+        if copy.get("type") == "reasoning" or copy.get("role") in _INPUT_ROLES:
+            detached = False
+        elif detached and (is_tool_call(copy) or copy.get("type") == "message"):
+            copy.pop("id", None)
+        kept.append(copy)
     if len(items) in at:  # the last entries were lost
         close_gap()
     return detach_unreasoned_calls(kept)
+
+
+_INPUT_ROLES = frozenset({"user", "developer", "system"})

@@ -75,6 +75,18 @@ def test_reasoning_right_before_a_lost_entry_goes_with_the_id_of_the_call_it_led
     assert mend_gaps(history, [2]) == [user("go"), call("c1"), output("c1"), assistant("done")]
 
 
+def test_answers_and_calls_after_a_gap_lose_their_ids_until_the_next_reasoning_or_input() -> None:
+    """The API refuses an item that names its response without that response's reasoning, which may be what was
+    lost (or what was dropped at the gap); without the `id` the item is plain history."""
+    answer = {**assistant("answer"), "id": "msg_1"}
+    assert mend_gaps([user("go"), reasoning(), answer], [2]) == [user("go"), assistant("answer")]
+    assert mend_gaps([user("go"), answer], [1]) == [user("go"), assistant("answer")]
+    across = [user("go"), reasoning(), call("c1", item_id="fc_1"), call("c2", item_id="fc_2"), output("c2")]
+    assert mend_gaps(across, [3])[3] == call("c2")  # c1 reasoned c1, not c2: the gap may have been c2's reasoning
+    later = [user("go"), answer, user("next"), reasoning("rs_2"), {**assistant("fine"), "id": "msg_2"}]
+    assert mend_gaps(later, [1])[4]["id"] == "msg_2"  # a later response with its own reasoning keeps its ids
+
+
 def test_reasoning_left_last_by_lost_entries_goes() -> None:
     history = [user("go"), reasoning("rs_1"), reasoning("rs_2")]
     assert mend_gaps(history, [3]) == [user("go")]
