@@ -245,9 +245,13 @@ class Connection:
         limit = self._transport.max_frame
         logger.warning("the answer to %s (id %r) is %d bytes, over the %d byte frame limit; answered with an error",
                        method, rid, size, limit)
+        if method == ClientMethod.THREAD_FORK:  # asking again would make a second fork: say where the first one is
+            advice = "the fork was made all the same (thread/started names it); page its turns with thread/turns/list"
+        else:
+            advice = ("ask for less (thread/read without includeTurns, thread/resume with excludeTurns), then page "
+                      "with thread/turns/list")
         message = (f"Invalid request: the answer to {method} would be a {size} byte frame, over the {limit} byte "
-                   "limit; ask for less (thread/read without includeTurns, thread/resume or thread/fork with "
-                   "excludeTurns), then page with thread/turns/list")
+                   f"limit; {advice}")
         return encode_line(ErrorResponse(rid, ErrorObject(INVALID_REQUEST, message, {"frameLimit": limit,
                                                                                      "frameSize": size})))
 

@@ -146,6 +146,10 @@ async def test_an_answer_longer_than_the_frame_limit_becomes_an_error_to_the_sam
                 if (cursor := page["nextCursor"]) is None:
                     break
             assert [t["items"][0]["content"][0]["text"][0] for t in pages] == ["0", "1", "2"]
+            with pytest.raises(RpcFailure) as fork_too_large:  # the fork stands: asking again would make another
+                await h.client.request("thread/fork", {"threadId": thread_id})
+            assert "the fork was made all the same" in fork_too_large.value.message
+            await h.client.next_global("thread/started", where=lambda p: p["thread"]["forkedFromId"] == thread_id)
             assert max(len(frame) - 1 for frame in h.witness.raw) <= 4096  # never a line we would refuse ourselves
 
 
