@@ -186,7 +186,11 @@ class _Attempt:
         """The part of a delta fit to show: a repaired one may hold half of a surrogate pair (see ``_Open.held``)."""
         if not repaired and not state.held:
             return delta  # a delta that decoded as it came holds no surrogate
-        text, state.held[stream] = join_split_pairs(state.held.get(stream, ""), delta)
+        text, held = join_split_pairs(state.held.get(stream, ""), delta)
+        if held:
+            state.held[stream] = held
+        else:  # nothing waits: the item's next deltas take the fast path again
+            state.held.pop(stream, None)
         return text
 
     async def text_delta(self, event: OutputTextDelta) -> None:
