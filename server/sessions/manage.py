@@ -145,10 +145,16 @@ async def delete(sessions: Sessions, thread_id: str, peer: ClientPeer) -> After:
     # back, a loaded one in its actor's last job.
     while not await sessions.registry.while_not_loaded(current.id, remove_stored):
         session = sessions.loaded(current.id)
-        if session is not None:
-            await _end_running_turn(session)
+        if session is None:
+            continue
+        await _end_running_turn(session)
+        try:
             await session.call(remove_loaded(session))
-            break
+        except NotLoaded:
+            if not session.unloaded:
+                raise  # its actor is stopping (a shutdown): nothing to fall back on
+            continue  # it unloaded (idle) before our job ran: delete it from the store, its loads held back
+        break
 
     async def announce() -> None:
         await peer.notify(N.THREAD_DELETED, ThreadDeletedNotification(thread_id=current.id))

@@ -629,3 +629,33 @@ async def test_a_rename_of_a_thread_that_is_loading_reaches_the_loaded_thread(
                 go.set()
         read = await h.client.request("thread/read", {"threadId": thread_id})
         assert read["thread"]["status"] == {"type": "idle"} and read["thread"]["name"] == "renamed"
+
+
+async def test_a_delete_that_races_an_idle_unload_still_deletes_the_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unloading, finish_unloading = anyio.Event(), anyio.Event()
+    unload_now = ThreadSession.unload_now
+
+    async def slow_unload(self: ThreadSession, *, closed: bool) -> None:
+        unloading.set()  # the idle unload is the actor's job now: a delete queues behind it
+        await finish_unloading.wait()
+        await unload_now(self, closed=closed)
+
+    monkeypatch.setattr(ThreadSession, "unload_now", slow_unload)
+    async with running_server(tmp_path, overrides=["thread_unload_delay_secs=0"]) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        await h.client.request("thread/unsubscribe", {"threadId": thread_id})
+        with anyio.fail_after(10):
+            await unloading.wait()
+            async with anyio.create_task_group() as tg:
+                answer: list[Any] = []
+                tg.start_soon(lambda: _append(answer, h.client.request("thread/delete", {"threadId": thread_id})))
+                await anyio.wait_all_tasks_blocked()
+                finish_unloading.set()
+        assert answer == [{}]
+        with pytest.raises(RpcFailure, match="no rollout found"):
+            await h.client.request("thread/resume", {"threadId": thread_id})
+
+
+async def _append(into: list[Any], pending: Any) -> None:
+    into.append(await pending)
