@@ -154,6 +154,9 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
     if loaded is not None and loaded.ephemeral:
         raise InvalidRequest(missing.format(id=record.id))
     refuse_archived(record)
+    # Overrides that cannot be used are refused before the thread loads: a refused resume leaves nothing loaded.
+    _apply_overrides((loaded.meta if loaded is not None else sessions.meta_of(record)).settings, params,
+                     sessions.settings)
     session, newly_loaded = await sessions.load(record.id, missing=missing)
     if params.exclude_turns is not True and not session.ephemeral:
         await _warn_full_history(session.meta, peer)  # as Codex: before the thread's status, if that is news

@@ -132,3 +132,17 @@ async def test_a_turn_start_that_changes_settings_announces_them_before_its_answ
             await h.client.request("thread/resume", {"threadId": thread_id})
             await h.client.run_turn({"threadId": thread_id, "input": HI, "model": "gpt-5.1-codex"})
             assert not any(m.get("method") == "thread/settings/updated" for m in h.witness.seen)
+
+
+@pytest.mark.parametrize("bad", [{"modelProvider": "nope"}, {"model": " "},
+                                 {"config": {"model_reasoning_summary": "bogus"}}])
+async def test_a_resume_refused_for_its_overrides_loads_nothing_and_leaves_the_thread_free(
+        tmp_path: Path, bad: dict[str, Any]) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+    async with running_server(tmp_path) as h:
+        with pytest.raises(RpcFailure) as refused:
+            await h.client.request("thread/resume", {"threadId": thread_id, **bad})
+        assert refused.value.code == -32600
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == []  # nor its lease held
+        assert not any(m.get("method") == "thread/status/changed" for m in h.witness.seen)
