@@ -14,6 +14,8 @@ good — every request, stdin EOF and SIGTERM with it. So :func:`configure_loggi
 - ``sys.stderr`` and ``sys.stdout`` (``print``, ``warnings``, tracebacks) write into the same queue, and
   :meth:`StderrWriter.stray_fd` gives a descriptor for fd 1 whose bytes a second daemon thread moves into it, so
   a stray ``os.write(1, …)`` or a child's output cannot block either;
+- a stderr left non-blocking by the parent (Node/libuv does that to the shared description) is waited for with
+  ``poll`` when full, and the write goes on from the byte it reached: what was accepted is not lost or torn;
 - at exit (``logging.shutdown``) the writer gets ``EXIT_FLUSH_SECONDS`` to write what is queued; a writer stuck on
   a pipe nobody reads is left behind (it is a daemon thread) and the process exits anyway.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import select
 import sys
 import threading
 import time
@@ -73,6 +76,8 @@ class StderrWriter:
         self._size = 0
         self._dropped = 0
         self._closing = False
+        self._abandoned = False  # close gave up waiting: the thread stops at its next wait
+        self._wake: tuple[int, int] | None = None  # a pipe that interrupts the wait for room on a non-blocking fd
         self._ready = threading.Condition(threading.Lock())
         self._thread = threading.Thread(target=self._run, name="threadline-stderr", daemon=True)
         self._thread.start()
@@ -98,11 +103,18 @@ class StderrWriter:
         return write_fd
 
     def close(self, timeout: float = EXIT_FLUSH_SECONDS) -> None:
-        """Stop taking offers and give the thread ``timeout`` seconds to write what is queued."""
+        """Stop taking offers and give the thread ``timeout`` seconds to write what is queued. A thread still
+        waiting for room then is given up: it ends at once if it waits for a non-blocking descriptor, or after
+        its blocked write returns."""
         with self._ready:
             self._closing = True
             self._ready.notify()
         self._thread.join(timeout)
+        with self._ready:
+            if self._thread.is_alive():
+                self._abandoned = True
+                if self._wake is not None:
+                    os.write(self._wake[1], b"\0")
 
     def _drain(self, fd: int) -> None:
         while True:
@@ -115,12 +127,22 @@ class StderrWriter:
             self.offer(chunk)
 
     def _run(self) -> None:
+        try:
+            self._write_queued()
+        finally:
+            with self._ready:
+                if self._wake is not None:
+                    os.close(self._wake[0])
+                    os.close(self._wake[1])
+                    self._wake = None
+
+    def _write_queued(self) -> None:
         while True:
             with self._ready:
                 while not self._items and not self._closing:
                     self._ready.wait()
-                if not self._items:
-                    return  # closing, and everything queued is written
+                if not self._items or self._abandoned:
+                    return  # closing, and everything queued is written (or close gave up on it)
                 batch: list[bytes] = []
                 size = 0
                 while self._items and size < _BATCH:
@@ -128,7 +150,8 @@ class StderrWriter:
                     batch.append(item)
                     size += len(item)
                 self._size -= size
-            if not self._write(b"".join(batch)):
+            data = b"".join(batch)
+            if self._write(data) < len(data):
                 continue  # stderr is gone (closed by the client): keep taking offers so callers never notice
             with self._ready:
                 dropped, self._dropped = self._dropped, 0
@@ -142,14 +165,35 @@ class StderrWriter:
         )
         return (self._formatter.format(record) + "\n").encode("utf-8", "backslashreplace")
 
-    def _write(self, data: bytes) -> bool:
+    def _write(self, data: bytes) -> int:
+        """Write ``data``; the number of bytes written, short only when the descriptor failed or close gave up.
+
+        A non-blocking stderr (a parent such as Node leaves the shared description ``O_NONBLOCK``) raises
+        ``BlockingIOError`` once full: wait for room and go on from the byte reached, as a blocking write would."""
         view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self.fd, view):]
-        except OSError:
-            return False
-        return True
+        done = 0
+        while done < len(view):
+            try:
+                done += os.write(self.fd, view[done:])
+            except BlockingIOError:
+                if not self._wait_writable():
+                    break
+            except OSError:
+                break
+        return done
+
+    def _wait_writable(self) -> bool:
+        """Wait until the descriptor takes a write, or fails (the write then says how); False if close gave up."""
+        with self._ready:
+            if self._abandoned:
+                return False
+            if self._wake is None:
+                self._wake = os.pipe()
+            wake = self._wake[0]
+        poller = select.poll()
+        poller.register(self.fd, select.POLLOUT)
+        poller.register(wake, select.POLLIN)
+        return all(fd != wake for fd, _ in poller.poll())
 
 
 class _WriterHandler(logging.Handler):

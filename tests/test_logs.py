@@ -1,9 +1,12 @@
 """The stderr writer over a real pipe: offers never wait, what does not fit is dropped and counted, the count is
-reported once the pipe drains, and closing gives up on a pipe nobody reads."""
+reported once the pipe drains, a non-blocking pipe loses nothing it accepted, and closing gives up on a pipe nobody
+reads."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,10 +20,17 @@ pytestmark = pytest.mark.anyio
 
 
 @contextmanager
-def _stderr(env: dict[str, str], **options: int) -> Iterator[tuple[StderrWriter, int]]:
-    """A writer on a fresh pipe, and the pipe's read end (non-blocking)."""
+def _stderr(
+    env: dict[str, str], *, blocking: bool = True, pipe_size: int | None = None, **options: int
+) -> Iterator[tuple[StderrWriter, int]]:
+    """A writer on a fresh pipe, and the pipe's read end (non-blocking). ``blocking=False`` makes the writer's end
+    non-blocking, as a parent such as Node leaves stderr; ``pipe_size`` shrinks the pipe (Linux) so it fills at
+    once."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, blocking)
+    if pipe_size is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, pipe_size)
     writer = StderrWriter(write_fd, formatter=formatter_for(env), **options)
     try:
         yield writer, read_fd
@@ -49,6 +59,18 @@ async def test_a_full_pipe_drops_records_and_the_count_is_reported_once_it_drain
         assert _reported(received) == 1000 - accepted
 
 
+async def test_a_non_blocking_stderr_gets_every_accepted_record_whole_and_in_order() -> None:
+    # A 4 KiB pipe: the writer meets a full pipe (EAGAIN) again and again while the reader catches up.
+    with _stderr({}, blocking=False, pipe_size=4096) as (writer, read_fd):
+        records = [b"%05d " % n + b"x" * 1000 + b"\n" for n in range(300)]
+        assert all(writer.offer(record) for record in records)  # 300 KiB: fits the queue, not the pipe
+        received = bytearray()
+        with anyio.fail_after(10):
+            while len(received) < sum(map(len, records)):
+                await _read(read_fd, received)
+        assert received == b"".join(records)  # none lost, none torn, no drop notice
+
+
 def _reported(received: bytearray) -> int:
     """The drop counts in the complete JSON notices received so far."""
     total = 0
@@ -69,6 +91,19 @@ async def test_closing_gives_up_on_a_pipe_nobody_reads_within_its_bound() -> Non
         with anyio.fail_after(5):
             await anyio.to_thread.run_sync(writer.close, 0.2, abandon_on_cancel=True)
         assert not writer.offer(b"after close\n")
+
+
+async def test_closing_ends_a_writer_waiting_for_room_on_a_non_blocking_pipe_nobody_reads() -> None:
+    others = set(threading.enumerate())
+    with _stderr({}, blocking=False) as (writer, _read_fd):
+        (thread,) = set(threading.enumerate()) - others
+        for _ in range(200):
+            writer.offer(b"x" * 1023 + b"\n")  # 200 KiB: the writer thread waits for room that never comes
+        with anyio.fail_after(5):
+            await anyio.to_thread.run_sync(writer.close, 0.2, abandon_on_cancel=True)
+        assert not writer.offer(b"after close\n")
+        thread.join(5)
+        assert not thread.is_alive()  # given up by close, it ended at once: it is not left waiting for good
 
 
 async def test_bytes_written_to_the_stray_descriptor_reach_stderr() -> None:
