@@ -1,6 +1,7 @@
 """The stderr writer over a real pipe: offers never wait, what does not fit is dropped and counted, the count is
 reported once the pipe drains, a non-blocking pipe loses nothing it accepted, and closing gives up on a pipe nobody
-reads."""
+reads. Closing moves the stray descriptors' last bytes first and cleans them up; what is offered after close is
+written at once when stderr has room and dropped (counted, never waited for) when it has none."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import anyio
 import msgspec
@@ -114,3 +115,69 @@ async def test_bytes_written_to_the_stray_descriptor_reach_stderr() -> None:
             while not received.endswith(b"\n"):
                 await _read(read_fd, received)
         assert received == b"stray bytes on fd 1\n"
+
+
+async def test_bytes_written_to_the_stray_descriptor_just_before_close_still_reach_stderr() -> None:
+    with _stderr({}) as (writer, read_fd):
+        os.write(writer.stray_fd(), b"last stray bytes\n")
+        writer.close()  # at once: the stray pipe's thread may not have read them yet
+        received = bytearray()
+        with anyio.fail_after(10):
+            while not received.endswith(b"\n"):
+                await _read(read_fd, received)
+        assert received == b"last stray bytes\n"  # and no drop notice
+
+
+async def test_closing_the_writer_closes_its_stray_descriptors_and_ends_their_threads() -> None:
+    others = set(threading.enumerate())
+    with _stderr({}) as (writer, _read_fd):
+        descriptors = _open_fds()
+        for _ in range(3):
+            writer.stray_fd()
+        threads = set(threading.enumerate()) - others
+        assert len(threads) == 4  # the writer and one per stray descriptor
+        writer.close()
+        for thread in threads:
+            thread.join(5)
+            assert not thread.is_alive()
+        assert _open_fds() == descriptors  # both ends of each stray pipe are closed
+
+
+def _open_fds() -> set[str]:
+    if not os.path.isdir("/dev/fd"):
+        pytest.skip("no /dev/fd to list open descriptors")
+    return set(os.listdir("/dev/fd"))
+
+
+async def test_a_record_offered_after_close_is_written_at_once_when_stderr_has_room() -> None:
+    with _stderr({}) as (writer, read_fd):
+        writer.close()
+        assert writer.offer(b"logged after close\n")  # e.g. by a finalizer after logging.shutdown
+        received = bytearray()
+        with anyio.fail_after(10):
+            await _read(read_fd, received)
+        assert received == b"logged after close\n"
+
+
+async def test_after_close_a_full_stderr_drops_records_at_once_and_says_so_when_it_takes_writes_again() -> None:
+    with _stderr({"LOG_FORMAT": "json"}) as (writer, read_fd):
+        writer.close()
+        os.set_blocking(writer.fd, False)
+        filler = 0
+        with suppress(BlockingIOError):
+            while True:
+                filler += os.write(writer.fd, b"f" * 4096)
+        os.set_blocking(writer.fd, True)  # a full pipe, written blocking: a plain write would wait for good
+        with anyio.fail_after(5):
+            assert not await anyio.to_thread.run_sync(writer.offer, b"no room\n", abandon_on_cancel=True)
+        received = bytearray()
+        with anyio.fail_after(10):
+            while len(received) < filler:
+                await _read(read_fd, received)
+            assert writer.offer(b"room again\n")
+            while not received.endswith(b"}\n"):
+                await _read(read_fd, received)
+        late, notice = bytes(received[filler:]).split(b"\n", 1)
+        assert late == b"room again"
+        message = msgspec.json.decode(notice)["message"]
+        assert message == "1 log records dropped while exiting: stderr was not taking writes"
