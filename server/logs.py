@@ -68,8 +68,9 @@ class _JsonFormatter(logging.Formatter):
 class StderrWriter:
     """The only writer of a descriptor (stderr): ``offer`` queues bytes and never waits; a daemon thread writes.
 
-    The queue is bounded by ``capacity`` bytes: an offer that does not fit is dropped and counted, and after the
-    next write that succeeds, one line made by ``formatter`` reports the count.
+    The queue is bounded by ``capacity`` bytes: an offer that does not fit is dropped and counted, and so is a
+    record a write error kept from stderr; after the next write that succeeds, one line per cause made by
+    ``formatter`` reports the counts.
 
     :meth:`close` ends the stray descriptors first (their last bytes are queued), then lets the thread write what
     is queued, bounded. Once the thread has ended, an offer is written by its caller, but only as far as the
@@ -83,6 +84,8 @@ class StderrWriter:
         self._items: deque[bytes] = deque()
         self._size = 0
         self._dropped = 0  # records that did not fit the queue
+        self._failed = 0  # records a write error kept from stderr (a part written, if any, is torn)
+        self._error = ""  # the last such error, for the notice
         self._exit_dropped = 0  # records offered after close that stderr did not take at once
         self._closing = False  # close has begun: the thread ends once the queue is empty
         self._abandoned = False  # close gave up waiting: the thread stops at its next wait
@@ -200,7 +203,9 @@ class StderrWriter:
                 with self._ready:
                     if self._abandoned:
                         self._exit_dropped += _unfinished(batch, written)
-                continue  # stderr is gone (closed by the client): keep taking offers so callers never notice
+                    else:
+                        self._failed += _unfinished(batch, written)
+                continue  # stderr failed (closed by the client?): keep taking offers so callers never notice
             with self._ready:
                 owed = self._take_owed()
             if any(owed) and not self._report(owed, self._write):
@@ -221,28 +226,31 @@ class StderrWriter:
             self._restore(owed)
         return True
 
-    def _take_owed(self) -> tuple[int, int]:
+    def _take_owed(self) -> tuple[int, int, int]:
         """The drop counts not reported yet (``_ready`` held), reset; :meth:`_restore` puts them back."""
-        owed = (self._dropped, self._exit_dropped)
-        self._dropped = self._exit_dropped = 0
+        owed = (self._dropped, self._failed, self._exit_dropped)
+        self._dropped = self._failed = self._exit_dropped = 0
         return owed
 
-    def _restore(self, owed: tuple[int, int]) -> None:
+    def _restore(self, owed: tuple[int, int, int]) -> None:
         """The notice did not get out (``_ready`` held): the next write that does reports the counts."""
         self._dropped += owed[0]
-        self._exit_dropped += owed[1]
+        self._failed += owed[1]
+        self._exit_dropped += owed[2]
 
-    def _report(self, owed: tuple[int, int], write: Callable[[bytes], int]) -> bool:
+    def _report(self, owed: tuple[int, int, int], write: Callable[[bytes], int]) -> bool:
         """Write one notice line per cause of the ``owed`` drops; False when it did not get out whole."""
-        dropped, exit_dropped = owed
-        notices = [
-            (dropped, "%d log records dropped: stderr was not being read and its buffer was full"),
-            (exit_dropped, "%d log records dropped while exiting: stderr was not taking writes"),
+        dropped, failed, exit_dropped = owed
+        notices: list[tuple[int, str, tuple[object, ...]]] = [
+            (dropped, "%d log records dropped: stderr was not being read and its buffer was full", ()),
+            (failed, "%d log records lost: writing stderr failed (%s)", (self._error,)),
+            (exit_dropped, "%d log records dropped while exiting: stderr was not taking writes", ()),
         ]
         data = b"".join(
-            (self._formatter.format(logging.LogRecord(__name__, logging.WARNING, __file__, 0, text, (count,), None))
-             + "\n").encode("utf-8", "backslashreplace")
-            for count, text in notices if count
+            (self._formatter.format(
+                logging.LogRecord(__name__, logging.WARNING, __file__, 0, text, (count, *args), None)
+            ) + "\n").encode("utf-8", "backslashreplace")
+            for count, text, args in notices if count
         )
         return write(data) == len(data)
 
@@ -259,7 +267,8 @@ class StderrWriter:
             except BlockingIOError:
                 if not self._wait_writable():
                     break
-            except OSError:
+            except OSError as exc:
+                self._error = str(exc)
                 break
         return done
 

@@ -1,10 +1,11 @@
 """The stderr writer over a real pipe: offers never wait, what does not fit is dropped and counted, the count is
-reported once the pipe drains, a non-blocking pipe loses nothing it accepted, and closing gives up on a pipe nobody
+reported once the pipe drains, records lost to a write error are counted and reported too, a non-blocking pipe loses nothing it accepted, and closing gives up on a pipe nobody
 reads. Closing moves the stray descriptors' last bytes first and cleans them up; what is offered after close is
 written at once when stderr has room and dropped (counted, never waited for) when it has none."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -58,6 +59,26 @@ async def test_a_full_pipe_drops_records_and_the_count_is_reported_once_it_drain
         assert received.count(record) == accepted  # every accepted record whole, none torn
         # Every dropped record is counted in exactly one notice (offers racing the first write may split them).
         assert _reported(received) == 1000 - accepted
+
+
+async def test_records_a_write_error_kept_from_stderr_are_counted_and_reported_once_it_takes_writes_again() -> None:
+    with _stderr({"LOG_FORMAT": "json"}) as (writer, read_fd):
+        saved = os.dup(writer.fd)
+        os.dup2(read_fd, writer.fd)  # the writer's descriptor is now a read end: its writes fail (EBADF)
+        assert writer.offer(b"lost to a write error\n")
+        writer.close()  # the writer thread has tried that write, and failed, before close returns
+        os.dup2(saved, writer.fd)
+        os.close(saved)
+        assert writer.offer(b"written again\n")
+        received = bytearray()
+        with anyio.fail_after(10):
+            while not received.endswith(b"}\n"):
+                await _read(read_fd, received)
+        written, notice = bytes(received).split(b"\n", 1)
+        assert written == b"written again"
+        message = msgspec.json.decode(notice)["message"]
+        error = f"[Errno {errno.EBADF}] {os.strerror(errno.EBADF)}"
+        assert message == f"1 log records lost: writing stderr failed ({error})"
 
 
 async def test_a_non_blocking_stderr_gets_every_accepted_record_whole_and_in_order() -> None:
