@@ -363,10 +363,17 @@ def formatter_for(env: Mapping[str, str]) -> logging.Formatter:
 
 
 def configure_logging(env: Mapping[str, str]) -> StderrWriter:
-    """Route logging, ``sys.stderr`` and (through ``stray_fd``) fd 1 to one non-blocking stderr writer."""
+    """Route logging, ``sys.stderr`` and (through ``stray_fd``) fd 1 to one non-blocking stderr writer.
+
+    Configuring again closes the writer set up before (what it holds is written first, its stray descriptors are
+    closed), so one writer thread remains."""
     level_name = env.get("THREADLINE_LOG", "warning").upper()
     level = logging.getLevelNamesMapping().get(level_name, logging.WARNING)
     formatter = formatter_for(env)
+    root = logging.getLogger()
+    for previous in root.handlers:
+        if isinstance(previous, _WriterHandler):
+            previous.close()
     if sys.stderr is not None:
         sys.stderr.flush()
         fd = sys.stderr.fileno()
@@ -375,7 +382,6 @@ def configure_logging(env: Mapping[str, str]) -> StderrWriter:
     writer = StderrWriter(fd, formatter=formatter)
     handler = _WriterHandler(writer)
     handler.setFormatter(formatter)
-    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The text layer of sys.stderr writes fd 2 directly: it would block exactly where the handler does not.

@@ -1,13 +1,14 @@
 """How logging is set up in a real process: a daemon started with fd 2 closed sends its logs nowhere rather than
-into the store (whatever file is opened next would get fd 2).
+into the store (whatever file is opened next would get fd 2), and configuring logging twice leaves one writer.
 
-Each runs as a real subprocess: a closed fd 2 cannot be shown in the test's own.
+Each runs as a real subprocess: a closed fd 2 and the threads of a process cannot be shown in the test's own.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +74,30 @@ async def test_with_fd_2_closed_the_file_opened_right_after_logging_is_set_up_ge
         with anyio.fail_after(20):
             assert await process.wait() == 0
     assert store.read_bytes() == b"store data\n"
+
+
+_CONFIGURED_TWICE = """
+import logging, sys, threading
+from server.logs import configure_logging
+configure_logging({})
+logging.getLogger("e2e").warning("through the first writer")
+configure_logging({})
+logging.getLogger("e2e").warning("through the second writer")
+threads = sorted(t.name for t in threading.enumerate() if t.name.startswith("threadline-"))
+print("threads:", *threads, file=sys.stderr)
+"""
+
+
+async def test_configuring_logging_twice_leaves_one_writer_and_loses_nothing_the_first_had(tmp_path: Path) -> None:
+    env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-c", _CONFIGURED_TWICE]
+    async with await anyio.open_process(cmd, env=env, stderr=subprocess.PIPE) as process:
+        assert process.stderr
+        with anyio.fail_after(20):
+            err = b"".join([chunk async for chunk in process.stderr])
+            assert await process.wait() == 0, err.decode(errors="replace")
+    assert [line.partition(" WARNING ")[2] or line for line in err.decode().splitlines()] == [
+        "e2e: through the first writer",
+        "e2e: through the second writer",
+        "threads: threadline-stderr",  # the first writer's thread ended
+    ]
