@@ -3,11 +3,13 @@
 The daemon runs as a real subprocess with stderr on a pipe nobody reads, at ``THREADLINE_LOG=debug``, and is made
 to write far more than the pipe holds (64 KiB): log records, stray prints and stray writes to fd 1. It keeps
 answering, and exits promptly on stdin EOF and on SIGTERM, because nothing it writes to stderr waits for room.
+A stderr pipe left non-blocking by the client (Node does that) loses none of it once it is read.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,3 +117,44 @@ async def test_handlers_that_print_and_write_fd_1_never_wait_for_an_unread_stder
                 assert "result" in await _answer(process.stdout, out, request_id)
         await _stop(process, "stdin EOF")
         assert len(await _stderr_after_exit(process)) >= _PIPE_SIZE
+
+
+async def test_a_non_blocking_stderr_read_late_gets_every_record_the_daemon_logged(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)  # the description the daemon inherits as fd 2, as a Node parent leaves it
+    env = {**os.environ, "THREADLINE_HOME": str(tmp_path / "home")}
+    try:
+        process = await anyio.open_process([sys.executable, "-m", "server", "app-server"], env=env, stderr=write_fd)
+    finally:
+        os.close(write_fd)
+    async with process, anyio.create_task_group() as tg:
+        assert process.stdin and process.stdout
+        out = bytearray()
+        # 3000 warnings of ~100 bytes: four times what the pipe holds, well within what the daemon buffers.
+        strays = b"".join(b'{"id":%d,"result":{}}\n' % (900000 + n) for n in range(3000))
+        with anyio.fail_after(20):
+            await process.stdin.send(_INIT + strays + b'{"id":2,"method":"thread/loaded/list","params":{}}\n')
+            await _answer(process.stdout, out, 2)  # every stray reply is logged by now; the pipe is full
+        err = bytearray()
+        tg.start_soon(_read_to_eof, read_fd, err)  # only now does anyone read stderr
+        await _stop(process, "stdin EOF")
+    lines = bytes(err).splitlines()
+    assert sum(b"reply to unknown or abandoned server request" in line for line in lines) == 3000
+    assert all(_LOG_LINE.match(line) for line in lines)  # none torn
+    assert b"dropped:" not in err  # and nothing dropped
+
+
+_LOG_LINE = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+async def _read_to_eof(fd: int, received: bytearray) -> None:
+    os.set_blocking(fd, False)
+    try:
+        with anyio.fail_after(20):
+            while True:
+                await anyio.wait_readable(fd)
+                if not (chunk := os.read(fd, 1 << 20)):
+                    return
+                received += chunk
+    finally:
+        os.close(fd)
