@@ -7,7 +7,7 @@ Contract:
 - A bug inside a job ends this actor only: it is logged, the waiting request gets -32603, an active turn ends
   with ``turn/completed {failed}``, subscribers see ``thread/status/changed {systemError}``, and the registry
   drops the session (the next request reloads it from the store). The daemon goes on.
-- With no subscriber and no turn, the thread unloads after ``unload_delay`` seconds, announcing
+- With no subscriber and no turn running or ending, the thread unloads after ``unload_delay`` seconds, announcing
   ``thread/status/changed {notLoaded}`` then ``thread/closed`` to every connection.
 """
 
@@ -186,7 +186,8 @@ class ThreadSession:
         return removed
 
     def maybe_schedule_unload(self) -> None:
-        if len(self.subscribers) or self.active is not None or self._unload_scope is not None or self._tg is None:
+        # Not while a turn runs or still ends (``idle``): the ending calls this again once its last words are out.
+        if len(self.subscribers) or not self.idle or self._unload_scope is not None or self._tg is None:
             return
         self._unload_scope = anyio.CancelScope()
         self._tg.start_soon(self._unload_later, self._unload_scope)
@@ -202,7 +203,7 @@ class ThreadSession:
             await self.call(self._unload)
 
     async def _unload(self) -> None:
-        if len(self.subscribers) or self.active is not None:
+        if len(self.subscribers) or not self.idle:
             self._unload_scope = None
             return
         await self.unload_now(closed=True)

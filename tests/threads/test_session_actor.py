@@ -14,7 +14,10 @@ from server.errors import InvalidRequest, ServerOverloaded
 from server.sessions.actor import MAILBOX_SIZE, SessionDeps, ThreadSession
 from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
 from server.simulator import Simulator
+from server.sessions.reply import Reply
+from server.sessions.turn import ActiveTurn, run_turn
 from server.store import ThreadRecord
+from tests.fake_session import FakeStore, Peer, make_session
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +128,34 @@ async def test_resuming_a_thread_while_it_unloads_loads_it_afresh(tmp_path: Path
         resumed = await h.client.request("thread/resume", {"threadId": thread_id})
         assert resumed["thread"]["id"] == thread_id and resumed["thread"]["status"] == {"type": "idle"}
         assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+
+
+async def test_the_idle_unload_waits_for_a_turns_ending_to_be_announced() -> None:
+    store, peer = FakeStore(), Peer()
+    session = make_session(store, peer)
+    session.deps.unload_delay = 0
+    lease_given_back_while: list[ActiveTurn | None] = []
+    session.give_back_lease = lambda: lease_given_back_while.append(session.ending)
+
+    async def body(turn: ActiveTurn) -> None:
+        await anyio.sleep_forever()
+
+    interrupt_answered = anyio.Event()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            turn = session.active = ActiveTurn(session, "t1")
+            turn.response_sent.set()
+            session.start_task(run_turn, turn, body)
+            await anyio.wait_all_tasks_blocked()
+            turn.interrupt_waiters.append((Reply(), interrupt_answered))  # its answer is not out yet
+            turn.scope.cancel()
+            await turn.done.wait()  # ended, its last words waiting for the interrupt's answer
+            session.unsubscribe(peer)  # the last client leaves meanwhile
+            await anyio.wait_all_tasks_blocked()
+            interrupt_answered.set()
+            await session.ended.wait()
+    said = [(method.rsplit("/", 1)[-1], type(params.status).__name__ if method.endswith("changed") else None)
+            for method, params in session.broadcasts]
+    assert said[-3:] == [("changed", "IdleThreadStatus"), ("changed", "NotLoadedThreadStatus"), ("closed", None)]
+    assert lease_given_back_while == [None]
