@@ -87,6 +87,8 @@ class ThreadSession:
         self._unload_scope: anyio.CancelScope | None = None
         self.ending: ActiveTurn | None = None
         """The turn whose ending is still announcing (``active`` is cleared before its last notifications)."""
+        self.endings_cut = False
+        """Shutdown is past its grace (``cut_endings``): a turn ending that begins from now on is cut at once."""
         self.unloaded = False
         """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()
@@ -137,6 +139,18 @@ class ThreadSession:
             await self.active.abort_and_wait(None)
         self._send.close()
         await self.ended.wait()
+
+    def cut_endings(self) -> None:
+        """Cancel every turn ending under way (shutdown, past its grace), and any that begins from now on: each
+        has written, or still queues, its batch before showing anything, so what is cut is only frames to a client
+        that is not reading them (it would hold the process forever otherwise). The turn running, the turn still
+        announcing its end, and every turn either waits behind (``follows``) are cut."""
+        self.endings_cut = True
+        for turn in (self.active, self.ending):
+            while turn is not None:
+                if turn.finish_scope is not None:
+                    turn.finish_scope.cancel()
+                turn = turn.follows
 
     def start_task(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._tg is not None

@@ -338,6 +338,8 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         if turn.follows is not None:
             with anyio.move_on_after(_FOLLOW_SECONDS):  # bounded: a client that stopped reading holds its end
                 await turn.follows.announced.wait()
+            if turn.follows.announced.is_set():
+                turn.follows = None  # no chain of every turn kept alive; one still ending stays, for a shutdown to cut
         turn.started_at, turn.started_ms = now_s(), now_ms()
         await session.set_status(ACTIVE)
         await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
@@ -360,6 +362,8 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
             status, error = "failed", turn.failure
         turn.outcome = status
         turn.finish_scope = anyio.CancelScope(shield=True)
+        if session.endings_cut:
+            turn.finish_scope.cancel()  # shutdown is past its grace: the batch is still queued, what blocks is cut
         with turn.finish_scope:
             await _finish(turn, status, error)
 
