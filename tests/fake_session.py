@@ -43,21 +43,24 @@ class FakeStore:
 
 
 class Peer:
-    """A subscribed client that keeps what it is sent, as ``(method, params)`` (decoded)."""
+    """A subscribed client that keeps what it is sent, as ``(method, params)`` (decoded). With ``stalls_at``, it
+    stops reading when that notification comes (``stalled`` is set), until ``reads_again`` is."""
 
     closed = False
 
     def __init__(self, *, slow: bool = False, stalls_at: str | None = None) -> None:
         self.slow = slow
         self.stalls_at = stalls_at
+        self.stalled, self.reads_again = anyio.Event(), anyio.Event()
         self.seen: list[tuple[str, Any]] = []
 
     async def notify(self, method: str, params: Any) -> None:
         await self.send_notification(method, msgspec.json.encode({"method": method, "params": params}))
 
     async def send_notification(self, method: str, frame: bytes) -> None:
-        if method == self.stalls_at:
-            await anyio.sleep_forever()  # the client stopped reading: its buffer is full from here on
+        if method == self.stalls_at and not self.reads_again.is_set():
+            self.stalled.set()
+            await self.reads_again.wait()  # the client stopped reading: its buffer is full
         if self.slow:
             await anyio.sleep(0)  # the client is not keeping up: a send passes through the event loop
         self.seen.append((method, msgspec.json.decode(frame)["params"]))

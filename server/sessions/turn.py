@@ -424,7 +424,8 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
         try:
             await _announce_end(turn, status, error, final)
         finally:
-            session.ending = None
+            if session.ending is turn:  # else a later turn is ending by now (this one was held past its follower)
+                session.ending = None
             turn.announced.set()
         session.maybe_schedule_unload()
 

@@ -9,10 +9,12 @@ from typing import Any
 import anyio
 import pytest
 
+from server.sessions import turn as turn_module
 from server.sessions.registry import SessionRegistry
+from server.sessions.reply import Reply
 from server.sessions.turn import ActiveTurn, run_turn
 from server.store.batch import PutTurn
-from tests.fake_session import FakeStore, Peer, make_session
+from tests.fake_session import FakeStore, Peer, make_session, sent
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +55,39 @@ async def test_shutdown_cuts_an_ending_held_in_its_last_words_and_the_turn_waiti
                     turn.finish_scope.cancel()
     assert ended == (True, True)
     assert (_stored_status(store, "t1"), _stored_status(store, "t2")) == ("completed", "interrupted")
+
+
+async def test_a_turn_held_in_its_last_words_past_its_follower_leaves_the_followers_ending_in_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turn_module, "_FOLLOW_SECONDS", 0.05)  # the follower's bounded wait for its end runs out
+    store, peer = FakeStore(), Peer(stalls_at="turn/completed")
+    session = make_session(store, peer)
+    running, answered = anyio.Event(), anyio.Event()
+
+    async def runs(turn: ActiveTurn) -> None:
+        running.set()
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            first = session.active = ActiveTurn(session, "t1")
+            first.response_sent.set()
+            session.start_task(run_turn, first, _returns)
+            await peer.stalled.wait()  # the first turn is held at its turn/completed
+            second = session.active = ActiveTurn(session, "t2", follows=first)
+            second.response_sent.set()
+            session.start_task(run_turn, second, runs)
+            await running.wait()
+            second.interrupt_waiters.append((Reply(), answered))  # interrupted; the answer is not out yet
+            second.scope.cancel()
+            await second.done.wait()
+            assert session.ending is second
+            peer.reads_again.set()
+            await first.announced.wait()
+            still_ending, idle = session.ending, session.idle
+            answered.set()
+            await second.announced.wait()
+            await session.stop()
+    assert still_ending is second and not idle
+    assert [params["turn"]["id"] for params in sent(peer, "turn/completed")] == ["t1", "t2"]
