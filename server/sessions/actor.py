@@ -30,7 +30,7 @@ from ..store.base import ThreadRecord, ThreadStore
 from ..store.batch import WriteBatch
 from .git_info import GitLookups
 from .meta import ThreadMeta
-from .peer import ClientPeer, Subscribers
+from .peer import ClientPeer, Subscribers, Undelivered
 from .reply import Reply
 from .views import IDLE, NOT_LOADED, SYSTEM_ERROR
 
@@ -171,8 +171,9 @@ class ThreadSession:
 
     # -- state and notifications -----------------------------------------------------------------------
 
-    async def emit(self, method: str, params: Any) -> None:
-        await self.subscribers.notify(method, params)
+    async def emit(self, method: str, params: Any, *, cut: Callable[[Undelivered], None] | None = None) -> None:
+        """Notify every subscriber; ``cut`` learns what a cancellation left unsent (``Subscribers.send``)."""
+        await self.subscribers.notify(method, params, cut=cut)
 
     async def emit_frame(self, template: FrameTemplate, value: str) -> None:
         """Emit one frame of a templated notification stream (the hot path of a streaming turn)."""

@@ -54,6 +54,7 @@ from ..store import WriteBatch
 from . import git_info
 from .convert import input_message, preview_of
 from .meta import encode_meta
+from .peer import Undelivered
 from .reply import Reply
 from .startup_lane import NO_PASS, LanePass
 from .views import ACTIVE, IDLE, SYSTEM_ERROR, encode_turn_data
@@ -131,6 +132,10 @@ class ActiveTurn:
     reading would otherwise hold the ending, and the process, forever)."""
     held: list[tuple[str, Any]] | None = None
     """Item notifications waiting for the ending's write (None: they go out at once)."""
+    cut: list[Undelivered] = field(default_factory=list)
+    """Item notifications an interrupt cut short on their way to a client that was not keeping up (and any item
+    notification after them): the ending sends them the rest of their way before its own, so each reaches every
+    subscriber once, in order. An interrupt is never held by a client that stopped reading."""
     sampling: anyio.CancelScope | None = None
     """The sampling request in flight: input steered in meanwhile cuts it short (``preempt``), as Codex does."""
     waiting_upstream: bool = False
@@ -179,8 +184,10 @@ class ActiveTurn:
     async def _emit_item(self, method: str, params: Any) -> None:
         if self.held is not None:
             self.held.append((method, params))
+        elif self.cut:  # behind one cut short (only a shielded step gets here): in order, from the ending
+            self.cut.append(self.session.subscribers.undelivered(method, params))
         else:
-            await self.session.emit(method, params)
+            await self.session.emit(method, params, cut=self.cut.append)
 
     async def item_started(self, item: ThreadItem) -> None:
         started = now_ms()
@@ -194,8 +201,9 @@ class ActiveTurn:
         Written first, so a read that follows the ``item/completed`` — a client reconnecting mid-turn — finds
         the item, and no read finds an item before it has completed. The write runs shielded: an interrupt
         lands before the item completes or after it is announced, never in between (the writer would commit
-        the queued write anyway, and the announcement would be lost). The ending writes its items in its own
-        batch (``held``)."""
+        the queued write anyway, and the announcement would be lost). An interrupt that lands in the announcement
+        itself (a client not keeping up) leaves the rest of it to the ending (``cut``). The ending writes its
+        items in its own batch (``held``)."""
         note = self.complete_item(item)
         if self.held is None:
             try:
@@ -413,6 +421,9 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
     finally:
         try:
             held, turn.held = turn.held or [], None
+            cut, turn.cut = turn.cut, []
+            for owed in cut:  # announced before the ending began: they go first
+                await session.subscribers.deliver(owed)
             for method, params in held:
                 await session.emit(method, params)
         finally:

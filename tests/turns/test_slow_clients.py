@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from protocol._generated.types import ReasoningThreadItem
 from server.sessions import turn as turn_module
 from server.sessions.registry import SessionRegistry
 from server.sessions.reply import Reply
@@ -91,3 +92,34 @@ async def test_a_turn_held_in_its_last_words_past_its_follower_leaves_the_follow
             await session.stop()
     assert still_ending is second and not idle
     assert [params["turn"]["id"] for params in sent(peer, "turn/completed")] == ["t1", "t2"]
+
+
+@pytest.mark.parametrize("slow", ["none", "one", "both"])
+async def test_an_item_whose_write_an_interrupt_lands_in_is_announced_once_to_every_client(slow: str) -> None:
+    store = FakeStore()
+    fast_reader, other_reader = Peer(slow=slow == "both"), Peer(slow=slow != "none")
+    session = make_session(store, fast_reader)
+    session.subscribe(other_reader)
+    item = ReasoningThreadItem(id="r1", summary=[], content=[])
+    writing_it = anyio.Event()
+
+    async def body(turn: ActiveTurn) -> None:
+        await turn.item_started(item)
+        store.gate = writing_it
+        await turn.item_completed(item)
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            turn = session.active = ActiveTurn(session, "t1")
+            turn.response_sent.set()
+            session.start_task(run_turn, turn, body)
+            await store.writing.wait()
+            turn.scope.cancel()  # turn/interrupt while the item is being written: it lands at the announcement
+            writing_it.set()
+            await turn.announced.wait()
+            await session.stop()
+    for peer in (fast_reader, other_reader):
+        assert [method for method, _ in peer.seen if method.startswith(("item/", "turn/"))] == [
+            "turn/started", "item/started", "item/completed", "turn/completed"]
