@@ -13,9 +13,9 @@ from protocol.client import RpcFailure
 from server.errors import InvalidRequest, ServerOverloaded
 from server.sessions.actor import MAILBOX_SIZE, SessionDeps, ThreadSession
 from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
-from server.simulator import Simulator
 from server.sessions.reply import Reply
 from server.sessions.turn import ActiveTurn, run_turn
+from server.simulator import Simulator
 from server.store import ThreadRecord
 from tests.fake_session import FakeStore, Peer, make_session
 from tests.harness import SIM_ENV, running_server, sim_overrides
