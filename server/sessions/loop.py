@@ -127,7 +127,8 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     turn.turn_start_index = len(history)
     # Its items are written as they complete, with the input's history and the thread's preview: the user's
     # input is durable before the first request, and a crash cannot lose it.
-    await turn.add_input(PendingInput(list(inputs), client_id, tool_output))
+    turn.pending_inputs.insert(0, PendingInput(list(inputs), client_id, tool_output))
+    await turn.take_pending_inputs(limit=1)
     while True:
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it

@@ -4,9 +4,9 @@ frame every turn runs in.
 Contract: ``run_turn`` always ends with exactly one ``turn/completed`` (completed | interrupted | failed),
 whatever the body does: an interrupt cancels the turn's scope, an upstream failure raises ``TurnFailed``,
 and a bug becomes ``failed`` with a generic error. Once the body has stopped the turn takes no more input (a
-``turn/start`` from then on starts the next turn). The ending runs shielded: input the turn accepted but never
-sent becomes its user messages (kept in the history for the next turn, never dropped), unfinished
-client-visible items are closed, every tool call gets an output so the history stays valid for the API,
+``turn/start`` from then on starts the next turn). The ending runs shielded: every tool call gets an output so
+the history stays valid for the API, unfinished client-visible items are closed, input the turn accepted but
+never sent becomes its user messages (kept in the history for the next turn, never dropped),
 everything is persisted in one batch, pending interrupt requests are answered, then
 ``thread/status/changed {idle}`` and ``turn/completed`` go out, in that order.
 
@@ -190,10 +190,7 @@ class ActiveTurn:
             await self.session.emit(method, params, cut=self.cut.append)
 
     async def item_started(self, item: ThreadItem) -> None:
-        started = now_ms()
-        self.open_items[item.id] = (item, started)
-        await self._emit_item(N.ITEM_STARTED, ItemStartedNotification(
-            thread_id=self.thread_id, turn_id=self.turn_id, item=item, started_at_ms=started))
+        await self._emit_item(N.ITEM_STARTED, self._open(item))
 
     async def item_completed(self, item: ThreadItem) -> None:
         """Complete ``item``: written (with the history appended before it), then announced.
@@ -248,48 +245,60 @@ class ActiveTurn:
             return msgspec.structs.replace(item, summary=["".join(part) for _, part in sorted(shown.summary.items())])
         return item
 
-    async def add_user_input(self, inputs: list[UserInput], client_id: str | None) -> None:
-        """The user's input as a ``userMessage`` item of this turn and a message in the history."""
+    async def take_pending_inputs(self, limit: int | None = None) -> None:
+        """Add what was steered or joined since the last call (the first ``limit`` inputs, with one given): a
+        tool output, then the message (none for a bare tool output), as items of this turn and history.
+
+        One at a time, and each leaves ``pending_inputs`` in the step that records it — its history, its item
+        opened — with no await in between: an interrupt anywhere finds every input either recorded (the ending
+        completes its item) or still pending (the ending records it), never lost, never twice. A stored user
+        message is one the model is sent: the item's write carries its history."""
+        taken = 0
+        while self.pending_inputs and (limit is None or taken < limit):
+            given = self.pending_inputs[0]
+            if given.tool_output is not None:
+                item, started = self._record_tool_output(given.tool_output)
+                rest = PendingInput(given.inputs, given.client_id) if given.inputs else None
+            else:
+                message = await _input_message(given.inputs)
+                item, started = self._record_user_input(given.inputs, given.client_id, message)
+                rest = None
+            assert self.pending_inputs[0] is given  # only appended to meanwhile
+            if rest is None:
+                del self.pending_inputs[0]
+                taken += 1
+            else:
+                self.pending_inputs[0] = rest  # its message is still to come
+            await self._emit_item(N.ITEM_STARTED, started)
+            await self.item_completed(item)  # written with the history recorded above
+
+    def _open(self, item: ThreadItem) -> ItemStartedNotification:
+        started = now_ms()
+        self.open_items[item.id] = (item, started)
+        return ItemStartedNotification(thread_id=self.thread_id, turn_id=self.turn_id, item=item,
+                                       started_at_ms=started)
+
+    def _record_user_input(self, inputs: list[UserInput], client_id: str | None,
+                           message: dict[str, Any]) -> tuple[ThreadItem, ItemStartedNotification]:
+        """The user's input as a ``userMessage`` item of this turn and a message in the history (no await)."""
         session = self.session
-        if any(isinstance(part, LocalImageUserInput) for part in inputs):
-            # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. The wait
-            # is not abandoned on cancel, so an interrupt meanwhile still finds the input recorded.
-            message = await anyio.to_thread.run_sync(input_message, inputs)
-        else:
-            message = input_message(inputs)
         item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
-        await self.item_started(item)
-        # History and preview first: the item's write carries them, so a stored user message is one the model
-        # is sent (the input is durable before the request that carries it).
         self.append_history([message])
         if not session.record.preview:
             session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
-        await self.item_completed(item)
+        return item, self._open(item)
 
-    async def add_tool_output(self, tool_output: TurnToolOutput) -> None:
-        """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
+    def _record_tool_output(self, tool_output: TurnToolOutput) -> tuple[ThreadItem, ItemStartedNotification]:
+        """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call (no
+        await)."""
         call_id = f"call_{uuid7().replace('-', '')}"
         name = f"{tool_output.namespace}__{tool_output.name}" if tool_output.namespace else tool_output.name
         output = tool_output.output if isinstance(tool_output.output, str) else msgspec.to_builtins(tool_output.output)
         item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
                                             output=tool_output.output)
-        await self.item_started(item)
         self.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
                              {"type": "function_call_output", "call_id": call_id, "output": output}])
-        await self.item_completed(item)  # written with the call and output above
-
-    async def add_input(self, given: PendingInput) -> None:
-        """A turn/start's (or a steer's) input: its tool output, then its message (none for a bare tool output)."""
-        if given.tool_output is not None:
-            await self.add_tool_output(given.tool_output)
-        if given.inputs or given.tool_output is None:
-            await self.add_user_input(given.inputs, given.client_id)
-
-    async def take_pending_inputs(self) -> None:
-        """Add what was steered or joined since the last call."""
-        taken, self.pending_inputs = self.pending_inputs, []
-        for given in taken:
-            await self.add_input(given)
+        return item, self._open(item)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
         history = self.session.history
@@ -328,6 +337,14 @@ class ActiveTurn:
         except Exception:
             self.unsaved_items[:0], self.unsaved_history[:0] = items, history
             raise
+
+
+async def _input_message(inputs: list[UserInput]) -> dict[str, Any]:
+    if any(isinstance(part, LocalImageUserInput) for part in inputs):
+        # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. The wait
+        # is not abandoned on cancel, so an interrupt meanwhile still finds the input recorded.
+        return await anyio.to_thread.run_sync(input_message, inputs)
+    return input_message(inputs)
 
 
 TurnBody = Callable[[ActiveTurn], Awaitable[None]]
@@ -405,13 +422,15 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             # A call the turn never answered (interrupt, failure) gets its "aborted" output, appended: the API
             # refuses unpaired calls, and history that only grows keeps one order in memory and in the store.
             turn.append_history(aborted)
-        await turn.take_pending_inputs()  # accepted, never sent (an interrupt, a failure): kept, not dropped
         for item, _ in list(turn.open_items.values()):
             closed = turn.closing_version(item)  # what an interrupt or a failure left half-shown
             if closed is None:
                 turn.forget_open(item.id)
             else:
                 await turn.item_completed(closed)
+        # Accepted, never sent (an interrupt, a failure): kept, not dropped. After the items the turn opened, so
+        # they complete, and are stored, in the order they started.
+        await turn.take_pending_inputs()
         final = turn.turn_struct(status, error, completed=now_s())  # what is stored is what turn/completed says
         try:
             with anyio.move_on_after(10):

@@ -4,17 +4,15 @@ twice, no input is lost, and a shutdown still ends. Driven on a session with a f
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 
-from protocol._generated.types import ReasoningThreadItem
+from protocol._generated.types import ReasoningThreadItem, TextUserInput
 from server.sessions import turn as turn_module
 from server.sessions.registry import SessionRegistry
 from server.sessions.reply import Reply
-from server.sessions.turn import ActiveTurn, run_turn
-from server.store.batch import PutTurn
+from server.sessions.turn import ActiveTurn, PendingInput, run_turn
+from server.store.batch import PutItem, PutTurn
 from tests.fake_session import FakeStore, Peer, make_session, sent
 
 pytestmark = pytest.mark.anyio
@@ -123,3 +121,35 @@ async def test_an_item_whose_write_an_interrupt_lands_in_is_announced_once_to_ev
     for peer in (fast_reader, other_reader):
         assert [method for method, _ in peer.seen if method.startswith(("item/", "turn/"))] == [
             "turn/started", "item/started", "item/completed", "turn/completed"]
+
+
+def _texts(entries: list[dict]) -> list[str]:
+    return [part["text"] for entry in entries for part in entry.get("content", [])]
+
+
+async def test_steered_inputs_an_interrupt_lands_among_are_all_kept_stored_and_announced_once() -> None:
+    store, peer = FakeStore(), Peer(slow=True)
+    session = make_session(store, peer)
+
+    async def body(turn: ActiveTurn) -> None:
+        turn.pending_inputs += [PendingInput([TextUserInput(text="STEER ONE")]),
+                                PendingInput([TextUserInput(text="STEER TWO")])]
+        turn.scope.cancel()  # turn/interrupt arrives as the loop takes the steered input
+        await turn.take_pending_inputs()
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            turn = session.active = ActiveTurn(session, "t1")
+            turn.response_sent.set()
+            session.start_task(run_turn, turn, body)
+            await turn.announced.wait()
+            await session.stop()
+    assert session.history is not None and _texts(session.history) == ["STEER ONE", "STEER TWO"]
+    stored = [op.item_id for batch in store.writes for op in batch.ops if isinstance(op, PutItem)]
+    started = [params["item"]["id"] for params in sent(peer, "item/started")]
+    completed = [params["item"]["id"] for params in sent(peer, "item/completed")]
+    assert len(stored) == 2 and started == completed == stored
+    assert [_texts([{"content": params["item"]["content"]}]) for params in sent(peer, "item/completed")] == [
+        ["STEER ONE"], ["STEER TWO"]]
