@@ -106,11 +106,14 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         await _sticky(session, params)
         turn = ActiveTurn(session, uuid7(), output_schema=schema,
                           service_tier=normalize_service_tier(opt(params.service_tier_for_turn)), follows=previous)
+        # Its input is the turn's from the start, not the body's: a turn ended before its body runs (a compaction
+        # or an archive right behind the turn/start) keeps it, as it keeps any input it took.
+        turn.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
         session.active = turn
         session.cancel_unload()
 
         async def body(t: ActiveTurn) -> None:
-            await regular_turn(t, services, params.input, client_id, opt(params.tool_output))
+            await regular_turn(t, services)
 
         session.start_task(run_turn, turn, body)
         return turn, False

@@ -335,3 +335,44 @@ async def test_a_wait_begun_with_input_already_steered_in_ends_at_once() -> None
         with _preemptible(turn):  # type: ignore[arg-type]
             await anyio.sleep(60)  # a server's "try again in 60s"
     assert turn.sampling is None and turn.waiting_upstream is False
+
+
+async def test_a_turn_a_compaction_interrupts_before_it_begins_keeps_its_input(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("one"), Reply.text("the summary"), Reply.text("three"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": _text("hi")})
+            started: list[str] = []
+            compaction_started = anyio.Event()
+
+            def watch(message: dict[str, Any]) -> None:
+                if message.get("method") == "turn/started":
+                    started.append(message["params"]["turn"]["id"])
+                    if len(started) == 2:
+                        compaction_started.set()
+
+            h.client.on_message = watch
+            answers: dict[str, Any] = {}
+
+            async def start() -> None:
+                answers["turn"] = (await h.client.request(
+                    "turn/start", {"threadId": thread_id, "input": _text("PLEASE KEEP ME")}))["turn"]
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:  # pipelined: the compaction interrupts the new turn
+                    tg.start_soon(start)
+                    await anyio.lowlevel.checkpoint()
+                    assert await h.client.request("thread/compact/start", {"threadId": thread_id}) == {}
+                turn_id = answers["turn"]["id"]
+                events = [e async for e in h.client.turn_events(turn_id)]
+                await compaction_started.wait()
+                _ = [e async for e in h.client.turn_events(started[1])]
+            assert events[-1]["params"]["turn"]["status"] == "interrupted"
+            shown = [e["params"]["item"]["content"][0]["text"] for e in events
+                     if e["method"] == "item/completed" and e["params"]["item"]["type"] == "userMessage"]
+            assert shown == ["PLEASE KEEP ME"]
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [_item_texts(t) for t in read["thread"]["turns"][:2]] == [["hi"], ["PLEASE KEEP ME"]]
+        summarized = sim.requests[1].body
+        assert "PLEASE KEEP ME" in str(summarized["input"])  # the compaction summed it up: the model saw it
