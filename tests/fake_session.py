@@ -40,6 +40,8 @@ class FakeStore:
         if gate is not None:
             self.writing.set()
             await gate.wait()
+        else:
+            await anyio.lowlevel.checkpoint()  # as the writer thread's answer does
 
 
 class Peer:
@@ -77,10 +79,10 @@ def sent(peer: Peer, method: str) -> list[Any]:
     return [params for seen, params in peer.seen if seen == method]
 
 
-def make_session(store: FakeStore, peer: Peer | None = None, *, history: list[dict[str, Any]] | None = None,
-                 ) -> ThreadSession:
-    """A session whose history is loaded (``history``, empty by default); ``session.broadcasts`` keeps what
-    went to every connection."""
+def make_session(store: FakeStore, peer: Peer | None = None, *, loaded: bool = True,
+                 ephemeral: bool = False) -> ThreadSession:
+    """A session whose history is loaded and empty (not loaded yet, without ``loaded``); ``session.broadcasts``
+    keeps what went to every connection."""
     meta = ThreadMeta(session_id="s", cli_version="t", settings=ThreadSettings(model="m", model_provider="p", cwd="/"))
     record = ThreadRecord(id=THREAD, created_at=0, updated_at=0, cwd="/", model_provider="p", source_kind="vscode",
                           data=encode_meta(meta), git_info=git_info.encode(git_info.NOTHING_FOUND))
@@ -89,9 +91,10 @@ def make_session(store: FakeStore, peer: Peer | None = None, *, history: list[di
     async def broadcast(method: str, params: Any) -> None:
         broadcasts.append((method, params))
 
-    session = ThreadSession(record, SessionDeps(store=store, broadcast=broadcast), meta=meta)  # type: ignore[arg-type]
+    session = ThreadSession(record, SessionDeps(store=store, broadcast=broadcast),  # type: ignore[arg-type]
+                            meta=meta, ephemeral=ephemeral)
     session.broadcasts = broadcasts  # type: ignore[attr-defined]
-    session.history = [] if history is None else history
+    session.history = [] if loaded else None
     if peer is not None:
         session.subscribe(peer)
     return session

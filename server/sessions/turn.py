@@ -301,9 +301,17 @@ class ActiveTurn:
         return item, self._open(item)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
-        history = self.session.history
-        assert history is not None
-        history.extend(entries)
+        """Add model-visible entries to the thread's history and to what the turn writes next.
+
+        A history not loaded yet (a turn ended before its body loaded it, with input to keep) is only written, not
+        read for it: history is append-only, so the entries land in the store where a loaded history would have
+        put them, and the next load reads them back with the rest. The ending does no read that a slow or failing
+        store could hold or break. An ephemeral thread's history lives only in memory: none yet is empty."""
+        session = self.session
+        if session.history is None and session.ephemeral:
+            session.history = []
+        if session.history is not None:
+            session.history.extend(entries)
         self.unsaved_history.extend(entries)
 
     def batch(self, status: TurnStatus, turn: Turn) -> WriteBatch:

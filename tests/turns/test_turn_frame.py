@@ -1,10 +1,12 @@
-"""Turn endings with a client that reads slowly, or stopped reading: nothing the turn announces is lost or shown
-twice, no input is lost, and a shutdown still ends. Driven on a session with a fake store and fake clients
-(``tests.fake_session``), where an interrupt can be made to land at a chosen send."""
+"""A turn's frame (``run_turn``) driven directly, on a session with a fake store and fake clients
+(``tests.fake_session``), where an interrupt can be made to land at a chosen moment: with a client that reads
+slowly, or stopped reading, nothing the turn announces is lost or shown twice, no input is lost, and a shutdown
+still ends; a turn ended before its body ran keeps its input."""
 
 from __future__ import annotations
 
 import anyio
+import msgspec
 import pytest
 
 from protocol._generated.types import ReasoningThreadItem, TextUserInput
@@ -12,7 +14,7 @@ from server.sessions import turn as turn_module
 from server.sessions.registry import SessionRegistry
 from server.sessions.reply import Reply
 from server.sessions.turn import ActiveTurn, PendingInput, run_turn
-from server.store.batch import PutItem, PutTurn
+from server.store.batch import AppendHistory, PutItem, PutTurn
 from tests.fake_session import FakeStore, Peer, make_session, sent
 
 pytestmark = pytest.mark.anyio
@@ -153,3 +155,33 @@ async def test_steered_inputs_an_interrupt_lands_among_are_all_kept_stored_and_a
     assert len(stored) == 2 and started == completed == stored
     assert [_texts([{"content": params["item"]["content"]}]) for params in sent(peer, "item/completed")] == [
         ["STEER ONE"], ["STEER TWO"]]
+
+
+@pytest.mark.parametrize("ephemeral", [False, True])
+async def test_a_turn_ended_before_its_body_loaded_the_history_keeps_its_input(ephemeral: bool) -> None:
+    store, peer = FakeStore(), Peer()
+    session = make_session(store, peer, loaded=False, ephemeral=ephemeral)  # resumed, or new: nothing read yet
+
+    async def never_runs(turn: ActiveTurn) -> None:
+        await anyio.lowlevel.checkpoint()  # where the interrupt lands, at the latest (a real body's first await)
+        raise AssertionError("the body of a turn interrupted before it began went on")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            turn = session.active = ActiveTurn(session, "t1")
+            turn.pending_inputs.append(PendingInput([TextUserInput(text="KEEP ME")]))  # its turn/start input
+            turn.scope.cancel()  # a compaction right behind the turn/start
+            turn.response_sent.set()
+            session.start_task(run_turn, turn, never_runs)
+            await turn.announced.wait()
+            await session.stop()
+    assert [params["item"]["type"] for params in sent(peer, "item/completed")] == ["userMessage"]
+    assert sent(peer, "turn/completed")[0]["turn"]["status"] == "interrupted"
+    if ephemeral:  # its history lives in memory only
+        assert session.history is not None and _texts(session.history) == ["KEEP ME"]
+    else:  # written on top of the stored history, for the next load to read back
+        assert session.history is None
+        written = [msgspec.json.decode(entry) for batch in store.writes for op in batch.ops
+                   if isinstance(op, AppendHistory) for entry in op.entries]
+        assert _texts(written) == ["KEEP ME"]
