@@ -4,6 +4,8 @@ Contract:
 - Work reaches the actor as jobs through a bounded mailbox (full → ``ServerOverloaded``, -32001, at once) and
   runs one at a time, so the actor is the only writer of its thread's state. A turn runs as a child task under
   its own cancel scope, so the mailbox stays live while it streams (steer and interrupt get through).
+- A store failure inside a job (``StoreError``) fails that request with ``StoreFailed`` (-32603, saying what
+  failed); the job leaves memory as the store holds it, and the actor goes on.
 - A bug inside a job ends this actor only: it is logged, the waiting request gets -32603, an active turn ends
   with ``turn/completed {failed}``, subscribers see ``thread/status/changed {systemError}``, and the registry
   drops the session (the next request reloads it from the store). The daemon goes on.
@@ -25,9 +27,10 @@ from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import ThreadClosedNotification, ThreadStatus, ThreadStatusChangedNotification
 from protocol.codec import FrameTemplate
 
-from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
+from ..errors import InvalidRequest, ServerOverloaded, StoreFailed, ThreadlineError
 from ..store.base import ThreadRecord, ThreadStore
 from ..store.batch import WriteBatch
+from ..store.errors import StoreError
 from .git_info import GitLookups
 from .meta import ThreadMeta
 from .peer import ClientPeer, Subscribers, Undelivered
@@ -120,6 +123,12 @@ class ThreadSession:
             return True
         except ThreadlineError as exc:
             job.reply.fail(exc)
+            return True
+        except StoreError as exc:
+            # The store failed (a disk error, a store being closed), not this actor: what the job changed in memory
+            # it put back, so the request fails with what went wrong and the thread lives on.
+            logger.warning("thread %s: the store failed during a request: %s", self.thread_id, exc, exc_info=True)
+            job.reply.fail(StoreFailed(f"thread {self.thread_id}: the store failed, nothing was changed: {exc}"))
             return True
         except Exception as exc:
             logger.exception("thread %s: actor job failed; ending this session", self.thread_id)

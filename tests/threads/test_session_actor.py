@@ -16,7 +16,7 @@ from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
 from server.sessions.reply import Reply
 from server.sessions.turn import ActiveTurn, run_turn
 from server.simulator import Simulator
-from server.store import ThreadRecord
+from server.store import StoreError, ThreadRecord
 from tests.fake_session import FakeStore, Peer, make_session
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -74,6 +74,32 @@ async def test_a_bug_inside_one_actor_ends_that_actor_only(tmp_path: Path, monke
         await h.client.request("thread/name/set", {"threadId": healthy, "name": "still fine"})
         resumed = await h.client.request("thread/resume", {"threadId": broken})  # reloaded from the store
         assert resumed["thread"]["id"] == broken
+
+
+async def test_a_store_failure_inside_a_thread_request_is_reported_and_the_thread_lives_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        model = (await h.client.request("thread/resume", {"threadId": thread_id}))["model"]
+
+        async def disk_full(self: ThreadSession, batch: Any) -> None:
+            raise StoreError("store write failed: database or disk is full")
+
+        monkeypatch.setattr(ThreadSession, "persist", disk_full)
+        for method, params in (("thread/name/set", {"name": "lost"}), ("thread/resume", {"model": "gpt-5.1"}),
+                               ("thread/metadata/update", {"gitInfo": {"branch": "lost"}})):
+            with pytest.raises(RpcFailure) as failure:
+                await h.client.request(method, {"threadId": thread_id, **params})
+            assert failure.value.code == -32603 and "database or disk is full" in failure.value.message
+        monkeypatch.undo()
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]  # its actor lives on
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id})
+        assert (resumed["model"], resumed["thread"]["name"]) == (model, None)  # nothing changed in memory
+        assert (resumed["thread"]["gitInfo"] or {}).get("branch") != "lost"
+        assert resumed["thread"]["status"] == {"type": "idle"}
+        await h.client.request("thread/name/set", {"threadId": thread_id, "name": "kept"})
+        read = await h.client.request("thread/read", {"threadId": thread_id})
+        assert read["thread"]["name"] == "kept"
 
 
 async def test_resume_can_embed_the_first_turns_page(tmp_path: Path) -> None:
