@@ -173,6 +173,12 @@ class ActiveTurn:
         self.scope.cancel()
         await self.done.wait()
 
+    async def wait_announced(self) -> None:
+        """Until this turn's ``turn/completed`` has gone out, for what must follow it; bounded, as a client that
+        stopped reading holds an ending (a shutdown cuts it)."""
+        with anyio.move_on_after(_FOLLOW_SECONDS):
+            await self.announced.wait()
+
     def preempt(self) -> None:
         """New input is waiting (already in ``pending_inputs``): stop the response in flight, so the next request
         carries the input. Handling an event is never cut into; waiting on upstream is."""
@@ -369,8 +375,7 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
         with anyio.move_on_after(5):
             await turn.response_sent.wait()  # the turn/start response goes out before anything else
         if turn.follows is not None:
-            with anyio.move_on_after(_FOLLOW_SECONDS):  # bounded: a client that stopped reading holds its end
-                await turn.follows.announced.wait()
+            await turn.follows.wait_announced()
             if turn.follows.announced.is_set():
                 turn.follows = None  # no chain of every turn kept alive; one still ending stays, for a shutdown to cut
         turn.started_at, turn.started_ms = now_s(), now_ms()
