@@ -10,6 +10,10 @@ never sent becomes its user messages (kept in the history for the next turn, nev
 everything is persisted in one batch, pending interrupt requests are answered, then
 ``thread/status/changed {idle}`` and ``turn/completed`` go out, in that order.
 
+A turn announces itself (``turn/started``) only once its ``turn/start`` answer and the ``turn/completed`` of the
+turn it started behind are out; those waits run in the turn's scope, so an interrupt ends them too: the turn
+ends at once (its input kept), and its ending announces the start, then its items, before its last words.
+
 While the turn runs, every item is durable before its ``item/completed`` goes out (``item_completed``), in
 one write with the history it brought (a user message and its input, a tool call and its output), so every
 read of the running turn — they all read the store — shows exactly the items announced so far, in order, and
@@ -146,6 +150,9 @@ class ActiveTurn:
     follows: ActiveTurn | None = None
     """The turn this one started behind, if that one was still ending: this one announces itself only once that
     one's ``turn/completed`` is out, so a client never sees a turn start while the thread still ends another."""
+    start_announced: bool = False
+    """Whether ``turn/started`` has gone out (or begun to: ``cut`` keeps the rest). A turn that ends before it
+    announced itself has its ending announce the start, once what the start follows is out."""
     outcome: TurnStatus | None = None
     """How the turn ends, decided once its body has stopped (None while it runs): an interrupt that comes later
     cannot change it, so it is refused rather than answered before a ``completed`` or ``failed`` ending."""
@@ -372,17 +379,8 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
     status: TurnStatus = "interrupted"  # stays so when a shutdown cancels the turn from outside
     error: TurnError | None = None
     try:
-        with anyio.move_on_after(5):
-            await turn.response_sent.wait()  # the turn/start response goes out before anything else
-        if turn.follows is not None:
-            await turn.follows.wait_announced()
-            if turn.follows.announced.is_set():
-                turn.follows = None  # no chain of every turn kept alive; one still ending stays, for a shutdown to cut
-        turn.started_at, turn.started_ms = now_s(), now_ms()
-        await session.set_status(ACTIVE)
-        await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
-                                                                   turn=turn.turn_struct("inProgress")))
-        with turn.scope:
+        with turn.scope:  # an interrupt ends the start-up waits too: the ending announces the start instead
+            await _announce_start(turn)
             if session.record.git_info is None and not session.ephemeral:
                 await _look_up_git_info(session)
             await turn.flush()
@@ -404,6 +402,37 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
             turn.finish_scope.cancel()  # shutdown is past its grace: the batch is still queued, what blocks is cut
         with turn.finish_scope:
             await _finish(turn, status, error)
+
+
+async def _announce_start(turn: ActiveTurn) -> None:
+    """``thread/status/changed {active}`` and ``turn/started``, once what they follow is out: the ``turn/start``
+    answer, and the ``turn/completed`` of the turn this one started behind (each wait bounded: a client that
+    stopped reading holds them)."""
+    session = turn.session
+    with anyio.move_on_after(5):
+        await turn.response_sent.wait()
+    if turn.follows is not None:
+        await turn.follows.wait_announced()
+        if turn.follows.announced.is_set():
+            turn.follows = None  # no chain of every turn kept alive; one still ending stays, for a shutdown to cut
+    if turn.started_at is None:
+        turn.started_at, turn.started_ms = now_s(), now_ms()
+    await session.set_status(ACTIVE)
+    turn.start_announced = True  # from here on an interrupt leaves what it cuts of turn/started to the ending
+    await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
+                                                               turn=turn.turn_struct("inProgress")),
+                       cut=turn.cut.append)
+
+
+async def _send_held(turn: ActiveTurn) -> None:
+    """The item notifications the turn still owes: those an interrupt cut short (sent before the ending began),
+    then the ending's own."""
+    held, turn.held = turn.held or [], None
+    cut, turn.cut = turn.cut, []
+    for owed in cut:
+        await turn.session.subscribers.deliver(owed)
+    for method, params in held:
+        await turn.session.emit(method, params)
 
 
 async def _look_up_git_info(session: ThreadSession) -> None:
@@ -444,6 +473,8 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
         # Accepted, never sent (an interrupt, a failure): kept, not dropped. After the items the turn opened, so
         # they complete, and are stored, in the order they started.
         await turn.take_pending_inputs()
+        if turn.started_at is None:  # it ended before it announced itself: it starts as it ends
+            turn.started_at, turn.started_ms = now_s(), now_ms()
         final = turn.turn_struct(status, error, completed=now_s())  # what is stored is what turn/completed says
         try:
             with anyio.move_on_after(10):
@@ -452,12 +483,10 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             logger.exception("thread %s turn %s: final write failed", turn.thread_id, turn.turn_id)
     finally:
         try:
-            held, turn.held = turn.held or [], None
-            cut, turn.cut = turn.cut, []
-            for owed in cut:  # announced before the ending began: they go first
-                await session.subscribers.deliver(owed)
-            for method, params in held:
-                await session.emit(method, params)
+            # Shown before the turn counts as ended; for a turn not announced yet, after its start, in its last
+            # words: its end (and the interrupt's answer) never waits for what the start must follow.
+            if turn.start_announced:
+                await _send_held(turn)
         finally:
             session.active = None  # before any await that a shutdown may cut short
             session.ending = turn  # until the ending's last notification: the thread is not idle yet
@@ -474,8 +503,12 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
 
 
 async def _announce_end(turn: ActiveTurn, status: TurnStatus, error: TurnError | None, final: Turn | None) -> None:
-    """The ending's last words: interrupt answers first, then the thread's status, then ``turn/completed``."""
+    """The ending's last words: interrupt answers first, then the thread's status, then ``turn/completed``; for a
+    turn that ended before it announced itself, its start and its items come first."""
     session = turn.session
+    if not turn.start_announced:
+        await _announce_start(turn)
+        await _send_held(turn)
     for _, answered in turn.interrupt_waiters:
         with anyio.move_on_after(2):
             await answered.wait()  # the turn/interrupt response goes out before turn/completed

@@ -378,6 +378,7 @@ async def test_a_turn_a_compaction_interrupts_before_it_begins_keeps_its_input(t
                     assert await h.client.request("thread/compact/start", {"threadId": thread_id}) == {}
                 events = [e async for e in h.client.turn_events(answers["turn"]["id"])]
                 _ = [e async for e in h.client.turn_events(await started.nth(1))]  # the compaction's turn
+            assert [e["method"] for e in events] == ["turn/started", "item/started", "item/completed", "turn/completed"]
             assert events[-1]["params"]["turn"]["status"] == "interrupted"
             shown = [e["params"]["item"]["content"][0]["text"] for e in events
                      if e["method"] == "item/completed" and e["params"]["item"]["type"] == "userMessage"]

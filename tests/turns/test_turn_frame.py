@@ -185,3 +185,38 @@ async def test_a_turn_ended_before_its_body_loaded_the_history_keeps_its_input(e
         written = [msgspec.json.decode(entry) for batch in store.writes for op in batch.ops
                    if isinstance(op, AppendHistory) for entry in op.entries]
         assert _texts(written) == ["KEEP ME"]
+
+
+async def test_an_interrupt_of_a_turn_waiting_behind_a_held_ending_lands_at_once_and_its_start_still_follows() -> None:
+    store, peer = FakeStore(), Peer(stalls_at="turn/completed")
+    session = make_session(store, peer)
+
+    async def never_runs(turn: ActiveTurn) -> None:
+        raise AssertionError("the body of a turn interrupted before it began")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            first = session.active = ActiveTurn(session, "t1")
+            first.response_sent.set()
+            session.start_task(run_turn, first, _returns)
+            await peer.stalled.wait()  # the first turn is held at its turn/completed
+            second = session.active = ActiveTurn(session, "t2", follows=first)
+            second.pending_inputs.append(PendingInput([TextUserInput(text="KEEP ME")]))
+            second.response_sent.set()
+            session.start_task(run_turn, second, never_runs)
+            await anyio.wait_all_tasks_blocked()  # waiting to announce itself after the first one's end
+            second.scope.cancel()  # turn/interrupt
+            with anyio.move_on_after(1):
+                await second.done.wait()  # ended and written: the interrupt is answered now
+            ended_at_once = second.done.is_set() and _stored_status(store, "t2") == "interrupted"
+            peer.reads_again.set()
+            await second.announced.wait()
+            await session.stop()
+    assert ended_at_once
+    shown = [(method, params.get("turn", params.get("item", {})).get("id", "")[:2]) for method, params in peer.seen
+             if method.startswith(("turn/", "item/"))]
+    assert [method for method, _ in shown] == ["turn/started", "turn/completed",  # t1
+                                               "turn/started", "item/started", "item/completed", "turn/completed"]
+    assert [turn_id for method, turn_id in shown if method.startswith("turn/")] == ["t1", "t1", "t2", "t2"]
+    assert [params["item"]["content"][0]["text"] for params in sent(peer, "item/completed")] == ["KEEP ME"]
