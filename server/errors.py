@@ -61,8 +61,8 @@ class ServerOverloaded(ThreadlineError):
 
 
 class StoreFailed(ThreadlineError):
-    """The store failed to do what a request needed (a disk error, a store being closed): the request was not
-    applied, and the message says what failed. Not a bug, so nothing else ends with it (see ``ThreadSession``)."""
+    """The store failed to do what a request needed (a disk error, a store being closed); the message says what
+    failed. Not a bug, so nothing else ends with it (see ``ThreadSession``)."""
 
     code = INTERNAL_ERROR
 
