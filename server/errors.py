@@ -7,7 +7,8 @@ them (and everything else) into wire errors::
     ├── InvalidRequest         -32600  (also "Not initialized", thread/turn mistakes in Codex's wording)
     ├── MethodNotFound         -32601
     ├── InvalidParams          -32602  (the message names the offending field path)
-    └── ServerOverloaded       -32001  data {"codexErrorInfo": "serverOverloaded"}
+    ├── ServerOverloaded       -32001  data {"codexErrorInfo": "serverOverloaded"}
+    └── StoreFailed            -32603  the store failed to do what the request needed (not a bug: it says so)
     ConnectionClosed           a server→client request whose connection went away (never on the wire)
 
 Any other exception is a bug: it is logged with its traceback and answered -32603 with a generic message.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from protocol.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, SERVER_OVERLOADED
+from protocol.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, SERVER_OVERLOADED
 
 __all__ = [
     "ConnectionClosed",
@@ -26,6 +27,7 @@ __all__ = [
     "MethodNotFound",
     "RemoteError",
     "ServerOverloaded",
+    "StoreFailed",
     "ThreadlineError",
 ]
 
@@ -56,6 +58,13 @@ class ServerOverloaded(ThreadlineError):
 
     def __init__(self, message: str = "Server overloaded; retry later.") -> None:
         super().__init__(message, data={"codexErrorInfo": "serverOverloaded"})
+
+
+class StoreFailed(ThreadlineError):
+    """The store failed to do what a request needed (a disk error, a store being closed); the message says what
+    failed. Not a bug, so nothing else ends with it (see ``ThreadSession``)."""
+
+    code = INTERNAL_ERROR
 
 
 class ConnectionClosed(Exception):

@@ -4,10 +4,12 @@ Contract:
 - Work reaches the actor as jobs through a bounded mailbox (full → ``ServerOverloaded``, -32001, at once) and
   runs one at a time, so the actor is the only writer of its thread's state. A turn runs as a child task under
   its own cancel scope, so the mailbox stays live while it streams (steer and interrupt get through).
+- A store failure inside a job (``StoreError``) fails that request with ``StoreFailed`` (-32603, saying what
+  failed); the job leaves memory as the store holds it, and the actor goes on.
 - A bug inside a job ends this actor only: it is logged, the waiting request gets -32603, an active turn ends
   with ``turn/completed {failed}``, subscribers see ``thread/status/changed {systemError}``, and the registry
   drops the session (the next request reloads it from the store). The daemon goes on.
-- With no subscriber and no turn, the thread unloads after ``unload_delay`` seconds, announcing
+- With no subscriber and no turn running or ending, the thread unloads after ``unload_delay`` seconds, announcing
   ``thread/status/changed {notLoaded}`` then ``thread/closed`` to every connection.
 """
 
@@ -25,12 +27,13 @@ from protocol._generated.methods import ServerNotificationMethod as N
 from protocol._generated.types import ThreadClosedNotification, ThreadStatus, ThreadStatusChangedNotification
 from protocol.codec import FrameTemplate
 
-from ..errors import InvalidRequest, ServerOverloaded, ThreadlineError
+from ..errors import InvalidRequest, ServerOverloaded, StoreFailed, ThreadlineError
 from ..store.base import ThreadRecord, ThreadStore
 from ..store.batch import WriteBatch
+from ..store.errors import StoreError
 from .git_info import GitLookups
 from .meta import ThreadMeta
-from .peer import ClientPeer, Subscribers
+from .peer import ClientPeer, Subscribers, Undelivered
 from .reply import Reply
 from .views import IDLE, NOT_LOADED, SYSTEM_ERROR
 
@@ -87,6 +90,8 @@ class ThreadSession:
         self._unload_scope: anyio.CancelScope | None = None
         self.ending: ActiveTurn | None = None
         """The turn whose ending is still announcing (``active`` is cleared before its last notifications)."""
+        self.endings_cut = False
+        """Shutdown is past its grace (``cut_endings``): a turn ending that begins from now on is cut at once."""
         self.unloaded = False
         """Unloaded, its actor draining: jobs queued behind the unload fail, and a load waits for a new actor."""
         self.ended = anyio.Event()
@@ -119,6 +124,12 @@ class ThreadSession:
         except ThreadlineError as exc:
             job.reply.fail(exc)
             return True
+        except StoreError as exc:
+            # The store failed (a disk error, a store being closed), not this actor: a job keeps memory as the store
+            # holds it, so the request fails saying what went wrong and the thread lives on.
+            logger.warning("thread %s: the store failed during a request: %s", self.thread_id, exc, exc_info=True)
+            job.reply.fail(StoreFailed(f"thread {self.thread_id}: the store failed: {exc}"))
+            return True
         except Exception as exc:
             logger.exception("thread %s: actor job failed; ending this session", self.thread_id)
             job.reply.fail(exc)
@@ -137,6 +148,18 @@ class ThreadSession:
             await self.active.abort_and_wait(None)
         self._send.close()
         await self.ended.wait()
+
+    def cut_endings(self) -> None:
+        """Cancel every turn ending under way (shutdown, past its grace), and any that begins from now on: each
+        has written, or still queues, its batch before showing anything, so what is cut is only frames to a client
+        that is not reading them (it would hold the process forever otherwise). The turn running, the turn still
+        announcing its end, and every turn either waits behind (``follows``) are cut."""
+        self.endings_cut = True
+        for turn in (self.active, self.ending):
+            while turn is not None:
+                if turn.finish_scope is not None:
+                    turn.finish_scope.cancel()
+                turn = turn.follows
 
     def start_task(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         assert self._tg is not None
@@ -157,8 +180,9 @@ class ThreadSession:
 
     # -- state and notifications -----------------------------------------------------------------------
 
-    async def emit(self, method: str, params: Any) -> None:
-        await self.subscribers.notify(method, params)
+    async def emit(self, method: str, params: Any, *, cut: Callable[[Undelivered], None] | None = None) -> None:
+        """Notify every subscriber; ``cut`` learns what a cancellation left unsent (``Subscribers.send``)."""
+        await self.subscribers.notify(method, params, cut=cut)
 
     async def emit_frame(self, template: FrameTemplate, value: str) -> None:
         """Emit one frame of a templated notification stream (the hot path of a streaming turn)."""
@@ -186,7 +210,8 @@ class ThreadSession:
         return removed
 
     def maybe_schedule_unload(self) -> None:
-        if len(self.subscribers) or self.active is not None or self._unload_scope is not None or self._tg is None:
+        # Not while a turn runs or still ends (``idle``): the ending calls this again once its last words are out.
+        if len(self.subscribers) or not self.idle or self._unload_scope is not None or self._tg is None:
             return
         self._unload_scope = anyio.CancelScope()
         self._tg.start_soon(self._unload_later, self._unload_scope)
@@ -202,7 +227,7 @@ class ThreadSession:
             await self.call(self._unload)
 
     async def _unload(self) -> None:
-        if len(self.subscribers) or self.active is not None:
+        if len(self.subscribers) or not self.idle:
             self._unload_scope = None
             return
         await self.unload_now(closed=True)

@@ -167,12 +167,21 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
     async def apply() -> None:
         updated = _apply_overrides(session.meta.settings, params, sessions.settings)
         if updated is not session.meta.settings:
+            before = session.meta.settings, session.record
+            # Memory first: a turn's batch written meanwhile carries the thread's metadata, the new one.
             session.meta = msgspec.structs.replace(session.meta, settings=updated)
             session.record = msgspec.structs.replace(session.record, cwd=updated.cwd,
                                                      model_provider=updated.model_provider,
                                                      data=encode_meta(session.meta))
-            await session.persist(WriteBatch(session.thread_id).update_thread(
-                cwd=updated.cwd, model_provider=updated.model_provider, data=session.record.data))
+            try:
+                await session.persist(WriteBatch(session.thread_id).update_thread(
+                    cwd=updated.cwd, model_provider=updated.model_provider, data=session.record.data))
+            except Exception:  # not written: the thread runs on what the store holds (a turn's changes stay)
+                session.meta = msgspec.structs.replace(session.meta, settings=before[0])
+                session.record = msgspec.structs.replace(session.record, cwd=before[1].cwd,
+                                                         model_provider=before[1].model_provider,
+                                                         data=encode_meta(session.meta))
+                raise
         session.subscribe(peer, hold_requests=True)  # a tool call waits for the answer, then is replayed
 
     try:

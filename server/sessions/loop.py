@@ -11,12 +11,9 @@ refused as over the window also leaves the context measured full, so the next tu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-
-from protocol._generated.types import TurnToolOutput, UserInput
 
 from ..compaction import ensure_call_output_pairs, mend_gaps
 from ..compaction.items import is_compaction
@@ -30,7 +27,7 @@ from .sampling import sample
 from .schemas import SchemaUnusable, validation_errors
 from .services import TurnServices
 from .tools import run_tool_call
-from .turn import ActiveTurn, PendingInput, TurnFailed, turn_error
+from .turn import ActiveTurn, TurnFailed, turn_error
 from .usage import account_usage, announce_usage
 
 __all__ = ["effort_for", "ensure_history", "model_history", "regular_turn", "with_history_anchor"]
@@ -112,8 +109,8 @@ def plan_for(turn: ActiveTurn, services: TurnServices, *, context_management: An
         output_schema=turn.output_schema, context_management=context_management)
 
 
-async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequence[UserInput],
-                       client_id: str | None, tool_output: TurnToolOutput | None = None) -> None:
+async def regular_turn(turn: ActiveTurn, services: TurnServices) -> None:
+    """The body of a regular turn; its ``turn/start`` input is the first of ``turn.pending_inputs``."""
     from .compact import (  # compaction hooks beside the loop
         after_response,
         before_request,
@@ -127,7 +124,7 @@ async def regular_turn(turn: ActiveTurn, services: TurnServices, inputs: Sequenc
     turn.turn_start_index = len(history)
     # Its items are written as they complete, with the input's history and the thread's preview: the user's
     # input is durable before the first request, and a crash cannot lose it.
-    await turn.add_input(PendingInput(list(inputs), client_id, tool_output))
+    await turn.take_pending_inputs(limit=1)
     while True:
         context_management = await before_request(turn, services)
         await turn.take_pending_inputs()  # steered or joined while the last step ran: this request carries it

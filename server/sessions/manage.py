@@ -56,8 +56,10 @@ async def _update(sessions: Sessions, thread_id: str, missing: str,
         return msgspec.structs.replace(record, **fields)
 
     async def in_actor(session: ThreadSession) -> ThreadRecord:
-        session.record = msgspec.structs.replace(session.record, **fields)
+        # Written first: a write that fails leaves the record as the store holds it (no turn's batch writes these
+        # fields, so none written meanwhile can undo them).
         await session.persist(WriteBatch(thread_id).update_thread(**fields))
+        session.record = msgspec.structs.replace(session.record, **fields)
         if then is not None:
             await then(session)
         return session.record

@@ -48,8 +48,11 @@ async def update_metadata(sessions: Sessions, params: ThreadMetadataUpdateParams
         return stored, NOT_LOADED
 
     async def in_actor(session: ThreadSession) -> tuple[ThreadRecord, ThreadStatus]:
-        session.record = patched(session.record)
-        await session.persist(WriteBatch(session.thread_id).update_thread(git_info=session.record.git_info))
+        record = patched(session.record)
+        # Written first: a write that fails leaves the record as the store holds it (a turn's batches never carry
+        # git_info, so none written meanwhile can undo it).
+        await session.persist(WriteBatch(session.thread_id).update_thread(git_info=record.git_info))
+        session.record = msgspec.structs.replace(session.record, git_info=record.git_info)
         return session.record, session.status
 
     # Loaded or not by now (git may have taken seconds), and maybe loading or unloading as we write.

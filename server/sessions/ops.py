@@ -56,9 +56,10 @@ def not_steerable(turn: ActiveTurn) -> InvalidRequest:
                           data={"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}})
 
 
-async def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
+async def _sticky(session: ThreadSession, params: TurnStartParams, after: ActiveTurn | None = None) -> None:
     """``turn/start`` overrides apply to this turn and every later one; a change is announced (before the
-    answer, as Codex does)."""
+    answer, as Codex does), and after ``after``'s ``turn/completed`` (the turn the new one starts behind), as the
+    new turn itself is: a client sees the thread's settings change once the turn that ran on the old ones ended."""
     changes: dict[str, Any] = {}
     for name, target in (("cwd", "cwd"), ("approval_policy", "approval_policy"),
                          ("approvals_reviewer", "approvals_reviewer"), ("sandbox_policy", "sandbox"),
@@ -80,6 +81,8 @@ async def _sticky(session: ThreadSession, params: TurnStartParams) -> None:
     if settings != session.meta.settings:
         session.meta = msgspec.structs.replace(session.meta, settings=settings)
         session.record = msgspec.structs.replace(session.record, cwd=settings.cwd, data=encode_meta(session.meta))
+        if after is not None:
+            await after.wait_announced()
         await session.emit(N.THREAD_SETTINGS_UPDATED, ThreadSettingsUpdatedNotification(
             thread_id=session.thread_id, thread_settings=settings_view(settings)))
 
@@ -103,14 +106,17 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
         previous = active or session.ending
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
-        await _sticky(session, params)
+        await _sticky(session, params, after=previous)
         turn = ActiveTurn(session, uuid7(), output_schema=schema,
                           service_tier=normalize_service_tier(opt(params.service_tier_for_turn)), follows=previous)
+        # Its input is the turn's from the start, not the body's: a turn ended before its body runs (a compaction
+        # or an archive right behind the turn/start) keeps it, as it keeps any input it took.
+        turn.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
         session.active = turn
         session.cancel_unload()
 
         async def body(t: ActiveTurn) -> None:
-            await regular_turn(t, services, params.input, client_id, opt(params.tool_output))
+            await regular_turn(t, services)
 
         session.start_task(run_turn, turn, body)
         return turn, False

@@ -13,6 +13,7 @@ all (nor resuming) raises :class:`NoSubscriber` at once, before it has an id: no
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
@@ -24,7 +25,7 @@ from protocol.codec import encode_notification
 from ..errors import ConnectionClosed
 from ..ids import next_request_id
 
-__all__ = ["ClientPeer", "NoSubscriber", "Subscribers"]
+__all__ = ["ClientPeer", "NoSubscriber", "Subscribers", "Undelivered"]
 
 
 class NoSubscriber(Exception):
@@ -41,6 +42,16 @@ class ClientPeer(Protocol):
     async def request(self, method: str, params: Any, *, request_id: int | None = None) -> msgspec.Raw: ...
 
     async def resend(self, request_id: int, method: str, params: Any) -> None: ...
+
+
+@dataclass
+class Undelivered:
+    """A notification cut short on its way to a thread's subscribers (its sender was cancelled while a client was
+    not keeping up): ``peers`` are the ones it has not reached, in order, starting with the one it was cut at."""
+
+    method: str
+    frame: bytes
+    peers: list[ClientPeer]
 
 
 class _Asking:
@@ -107,16 +118,36 @@ class Subscribers:
     def __len__(self) -> int:
         return sum(1 for p in self._peers if not p.closed)
 
-    async def notify(self, method: str, params: Any) -> None:
+    async def notify(self, method: str, params: Any, *, cut: Callable[[Undelivered], None] | None = None) -> None:
         """Encode once, send to every open peer that accepts ``method``."""
         if self._peers:
-            await self.send(method, encode_notification(method, params))
+            await self.send(method, encode_notification(method, params), cut=cut)
 
-    async def send(self, method: str, frame: bytes) -> None:
-        """Send an encoded ``method`` notification (see ``protocol.codec.FrameTemplate``) to every open peer."""
-        for peer in self._peers:
+    async def send(self, method: str, frame: bytes, *, cut: Callable[[Undelivered], None] | None = None) -> None:
+        """Send an encoded ``method`` notification (see ``protocol.codec.FrameTemplate``) to every open peer.
+
+        A send waits only while a client is not keeping up, and a cancellation landing there leaves the frame
+        unsent to that peer and those after it: ``cut`` is told which, so the caller can send it the rest of its
+        way (``deliver``) and every peer gets it exactly once."""
+        peers = self._peers  # copied on write: the list as it is now
+        for index, peer in enumerate(peers):
             if not peer.closed:
-                await peer.send_notification(method, frame)
+                try:
+                    await peer.send_notification(method, frame)
+                except anyio.get_cancelled_exc_class():
+                    if cut is not None:
+                        cut(Undelivered(method, frame, peers[index:]))
+                    raise
+
+    def undelivered(self, method: str, params: Any) -> Undelivered:
+        """A notification not sent yet, owed to every peer subscribed now (for ``deliver`` later)."""
+        return Undelivered(method, encode_notification(method, params), list(self._peers))
+
+    async def deliver(self, owed: Undelivered) -> None:
+        """Send ``owed`` to the peers it has not reached that are still subscribed and open."""
+        for peer in owed.peers:
+            if peer in self and not peer.closed:
+                await peer.send_notification(owed.method, owed.frame)
 
     async def request(self, method: str, params: Any, *, on_id: Callable[[int], None] | None = None) -> msgspec.Raw:
         """Ask every open subscriber under one id and return the first reply; wait for one while nobody can.

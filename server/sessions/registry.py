@@ -132,12 +132,9 @@ class SessionRegistry:
                 session.give_back_lease()
 
     def cut_endings(self) -> None:
-        """Cancel every turn ending still under way. Each has written its turn before showing it, so what is cut
-        is only frames to a client that is not reading them (it would hold the process forever otherwise)."""
+        """Cut every turn ending still under way, and any that begins from now on (``ThreadSession.cut_endings``)."""
         for session in list(self._sessions.values()):
-            turn = session.active
-            if turn is not None and turn.finish_scope is not None:
-                turn.finish_scope.cancel()
+            session.cut_endings()
 
     async def shutdown(self, *, grace: float = 2.0) -> None:
         """Stop every actor: active turns end as interrupted and are persisted, bounded by ``grace``."""

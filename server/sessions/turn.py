@@ -4,11 +4,15 @@ frame every turn runs in.
 Contract: ``run_turn`` always ends with exactly one ``turn/completed`` (completed | interrupted | failed),
 whatever the body does: an interrupt cancels the turn's scope, an upstream failure raises ``TurnFailed``,
 and a bug becomes ``failed`` with a generic error. Once the body has stopped the turn takes no more input (a
-``turn/start`` from then on starts the next turn). The ending runs shielded: input the turn accepted but never
-sent becomes its user messages (kept in the history for the next turn, never dropped), unfinished
-client-visible items are closed, every tool call gets an output so the history stays valid for the API,
+``turn/start`` from then on starts the next turn). The ending runs shielded: every tool call gets an output so
+the history stays valid for the API, unfinished client-visible items are closed, input the turn accepted but
+never sent becomes its user messages (kept in the history for the next turn, never dropped),
 everything is persisted in one batch, pending interrupt requests are answered, then
 ``thread/status/changed {idle}`` and ``turn/completed`` go out, in that order.
+
+A turn announces itself (``turn/started``) only once its ``turn/start`` answer and the ``turn/completed`` of the
+turn it started behind are out; those waits run in the turn's scope, so an interrupt ends them too: the turn
+ends at once (its input kept), and its ending announces the start, then its items, before its last words.
 
 While the turn runs, every item is durable before its ``item/completed`` goes out (``item_completed``), in
 one write with the history it brought (a user message and its input, a tool call and its output), so every
@@ -54,6 +58,7 @@ from ..store import WriteBatch
 from . import git_info
 from .convert import input_message, preview_of
 from .meta import encode_meta
+from .peer import Undelivered
 from .reply import Reply
 from .startup_lane import NO_PASS, LanePass
 from .views import ACTIVE, IDLE, SYSTEM_ERROR, encode_turn_data
@@ -131,6 +136,10 @@ class ActiveTurn:
     reading would otherwise hold the ending, and the process, forever)."""
     held: list[tuple[str, Any]] | None = None
     """Item notifications waiting for the ending's write (None: they go out at once)."""
+    cut: list[Undelivered] = field(default_factory=list)
+    """Item notifications an interrupt cut short on their way to a client that was not keeping up (and any item
+    notification after them): the ending sends them the rest of their way before its own, so each reaches every
+    subscriber once, in order. An interrupt is never held by a client that stopped reading."""
     sampling: anyio.CancelScope | None = None
     """The sampling request in flight: input steered in meanwhile cuts it short (``preempt``), as Codex does."""
     waiting_upstream: bool = False
@@ -141,6 +150,9 @@ class ActiveTurn:
     follows: ActiveTurn | None = None
     """The turn this one started behind, if that one was still ending: this one announces itself only once that
     one's ``turn/completed`` is out, so a client never sees a turn start while the thread still ends another."""
+    start_announced: bool = False
+    """Whether ``turn/started`` has gone out (or begun to: ``cut`` keeps the rest). A turn that ends before it
+    announced itself has its ending announce the start, once what the start follows is out."""
     outcome: TurnStatus | None = None
     """How the turn ends, decided once its body has stopped (None while it runs): an interrupt that comes later
     cannot change it, so it is refused rather than answered before a ``completed`` or ``failed`` ending."""
@@ -168,6 +180,12 @@ class ActiveTurn:
         self.scope.cancel()
         await self.done.wait()
 
+    async def wait_announced(self) -> None:
+        """Until this turn's ``turn/completed`` has gone out, for what must follow it; bounded, as a client that
+        stopped reading holds an ending (a shutdown cuts it)."""
+        with anyio.move_on_after(_FOLLOW_SECONDS):
+            await self.announced.wait()
+
     def preempt(self) -> None:
         """New input is waiting (already in ``pending_inputs``): stop the response in flight, so the next request
         carries the input. Handling an event is never cut into; waiting on upstream is."""
@@ -179,14 +197,13 @@ class ActiveTurn:
     async def _emit_item(self, method: str, params: Any) -> None:
         if self.held is not None:
             self.held.append((method, params))
+        elif self.cut:  # behind one cut short (only a shielded step gets here): in order, from the ending
+            self.cut.append(self.session.subscribers.undelivered(method, params))
         else:
-            await self.session.emit(method, params)
+            await self.session.emit(method, params, cut=self.cut.append)
 
     async def item_started(self, item: ThreadItem) -> None:
-        started = now_ms()
-        self.open_items[item.id] = (item, started)
-        await self._emit_item(N.ITEM_STARTED, ItemStartedNotification(
-            thread_id=self.thread_id, turn_id=self.turn_id, item=item, started_at_ms=started))
+        await self._emit_item(N.ITEM_STARTED, self._open(item))
 
     async def item_completed(self, item: ThreadItem) -> None:
         """Complete ``item``: written (with the history appended before it), then announced.
@@ -194,8 +211,9 @@ class ActiveTurn:
         Written first, so a read that follows the ``item/completed`` — a client reconnecting mid-turn — finds
         the item, and no read finds an item before it has completed. The write runs shielded: an interrupt
         lands before the item completes or after it is announced, never in between (the writer would commit
-        the queued write anyway, and the announcement would be lost). The ending writes its items in its own
-        batch (``held``)."""
+        the queued write anyway, and the announcement would be lost). An interrupt that lands in the announcement
+        itself (a client not keeping up) leaves the rest of it to the ending (``cut``). The ending writes its
+        items in its own batch (``held``)."""
         note = self.complete_item(item)
         if self.held is None:
             try:
@@ -240,53 +258,73 @@ class ActiveTurn:
             return msgspec.structs.replace(item, summary=["".join(part) for _, part in sorted(shown.summary.items())])
         return item
 
-    async def add_user_input(self, inputs: list[UserInput], client_id: str | None) -> None:
-        """The user's input as a ``userMessage`` item of this turn and a message in the history."""
+    async def take_pending_inputs(self, limit: int | None = None) -> None:
+        """Add what was steered or joined since the last call (the first ``limit`` inputs, with one given): a
+        tool output, then the message (none for a bare tool output), as items of this turn and history.
+
+        One at a time, and each leaves ``pending_inputs`` in the step that records it — its history, its item
+        opened — with no await in between: an interrupt anywhere finds every input either recorded (the ending
+        completes its item) or still pending (the ending records it), never lost, never twice. A stored user
+        message is one the model is sent: the item's write carries its history."""
+        taken = 0
+        while self.pending_inputs and (limit is None or taken < limit):
+            given = self.pending_inputs[0]
+            if given.tool_output is not None:
+                item, started = self._record_tool_output(given.tool_output)
+                rest = PendingInput(given.inputs, given.client_id) if given.inputs else None
+            else:
+                message = await _input_message(given.inputs)
+                item, started = self._record_user_input(given.inputs, given.client_id, message)
+                rest = None
+            assert self.pending_inputs[0] is given  # only appended to meanwhile
+            if rest is None:
+                del self.pending_inputs[0]
+                taken += 1
+            else:
+                self.pending_inputs[0] = rest  # its message is still to come
+            await self._emit_item(N.ITEM_STARTED, started)
+            await self.item_completed(item)  # written with the history recorded above
+
+    def _open(self, item: ThreadItem) -> ItemStartedNotification:
+        started = now_ms()
+        self.open_items[item.id] = (item, started)
+        return ItemStartedNotification(thread_id=self.thread_id, turn_id=self.turn_id, item=item,
+                                       started_at_ms=started)
+
+    def _record_user_input(self, inputs: list[UserInput], client_id: str | None,
+                           message: dict[str, Any]) -> tuple[ThreadItem, ItemStartedNotification]:
+        """The user's input as a ``userMessage`` item of this turn and a message in the history (no await)."""
         session = self.session
-        if any(isinstance(part, LocalImageUserInput) for part in inputs):
-            # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. The wait
-            # is not abandoned on cancel, so an interrupt meanwhile still finds the input recorded.
-            message = await anyio.to_thread.run_sync(input_message, inputs)
-        else:
-            message = input_message(inputs)
         item = UserMessageThreadItem(id=uuid7(), content=list(inputs), client_id=client_id)
-        await self.item_started(item)
-        # History and preview first: the item's write carries them, so a stored user message is one the model
-        # is sent (the input is durable before the request that carries it).
         self.append_history([message])
         if not session.record.preview:
             session.record = msgspec.structs.replace(session.record, preview=preview_of(inputs))
-        await self.item_completed(item)
+        return item, self._open(item)
 
-    async def add_tool_output(self, tool_output: TurnToolOutput) -> None:
-        """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call."""
+    def _record_tool_output(self, tool_output: TurnToolOutput) -> tuple[ThreadItem, ItemStartedNotification]:
+        """``turn/start.toolOutput``: external content delivered to the model as the output of a tool call (no
+        await)."""
         call_id = f"call_{uuid7().replace('-', '')}"
         name = f"{tool_output.namespace}__{tool_output.name}" if tool_output.namespace else tool_output.name
         output = tool_output.output if isinstance(tool_output.output, str) else msgspec.to_builtins(tool_output.output)
         item = FunctionCallOutputThreadItem(id=call_id, name=tool_output.name, namespace=tool_output.namespace or None,
                                             output=tool_output.output)
-        await self.item_started(item)
         self.append_history([{"type": "function_call", "call_id": call_id, "name": name, "arguments": "{}"},
                              {"type": "function_call_output", "call_id": call_id, "output": output}])
-        await self.item_completed(item)  # written with the call and output above
-
-    async def add_input(self, given: PendingInput) -> None:
-        """A turn/start's (or a steer's) input: its tool output, then its message (none for a bare tool output)."""
-        if given.tool_output is not None:
-            await self.add_tool_output(given.tool_output)
-        if given.inputs or given.tool_output is None:
-            await self.add_user_input(given.inputs, given.client_id)
-
-    async def take_pending_inputs(self) -> None:
-        """Add what was steered or joined since the last call."""
-        taken, self.pending_inputs = self.pending_inputs, []
-        for given in taken:
-            await self.add_input(given)
+        return item, self._open(item)
 
     def append_history(self, entries: list[dict[str, Any]]) -> None:
-        history = self.session.history
-        assert history is not None
-        history.extend(entries)
+        """Add model-visible entries to the thread's history and to what the turn writes next.
+
+        A history not loaded yet (a turn ended before its body loaded it, with input to keep) is only written, not
+        read for it: history is append-only, so the entries land in the store where a loaded history would have
+        put them, and the next load reads them back with the rest. The ending does no read that a slow or failing
+        store could hold or break. An ephemeral thread's history lives only in memory: none yet is empty."""
+        session = self.session
+        if session.history is None and session.ephemeral:
+            session.history = []
+        if session.history is not None:
+            session.history.extend(entries)
         self.unsaved_history.extend(entries)
 
     def batch(self, status: TurnStatus, turn: Turn) -> WriteBatch:
@@ -322,6 +360,14 @@ class ActiveTurn:
             raise
 
 
+async def _input_message(inputs: list[UserInput]) -> dict[str, Any]:
+    if any(isinstance(part, LocalImageUserInput) for part in inputs):
+        # A file of up to 20 MB read and base64-encoded: not on the loop every running stream shares. The wait
+        # is not abandoned on cancel, so an interrupt meanwhile still finds the input recorded.
+        return await anyio.to_thread.run_sync(input_message, inputs)
+    return input_message(inputs)
+
+
 TurnBody = Callable[[ActiveTurn], Awaitable[None]]
 
 _FOLLOW_SECONDS = 10.0
@@ -333,16 +379,8 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
     status: TurnStatus = "interrupted"  # stays so when a shutdown cancels the turn from outside
     error: TurnError | None = None
     try:
-        with anyio.move_on_after(5):
-            await turn.response_sent.wait()  # the turn/start response goes out before anything else
-        if turn.follows is not None:
-            with anyio.move_on_after(_FOLLOW_SECONDS):  # bounded: a client that stopped reading holds its end
-                await turn.follows.announced.wait()
-        turn.started_at, turn.started_ms = now_s(), now_ms()
-        await session.set_status(ACTIVE)
-        await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
-                                                                   turn=turn.turn_struct("inProgress")))
-        with turn.scope:
+        with turn.scope:  # an interrupt ends the start-up waits too: the ending announces the start instead
+            await _announce_start(turn)
             if session.record.git_info is None and not session.ephemeral:
                 await _look_up_git_info(session)
             await turn.flush()
@@ -360,8 +398,41 @@ async def run_turn(turn: ActiveTurn, body: TurnBody) -> None:
             status, error = "failed", turn.failure
         turn.outcome = status
         turn.finish_scope = anyio.CancelScope(shield=True)
+        if session.endings_cut:
+            turn.finish_scope.cancel()  # shutdown is past its grace: the batch is still queued, what blocks is cut
         with turn.finish_scope:
             await _finish(turn, status, error)
+
+
+async def _announce_start(turn: ActiveTurn) -> None:
+    """``thread/status/changed {active}`` and ``turn/started``, once what they follow is out: the ``turn/start``
+    answer, and the ``turn/completed`` of the turn this one started behind (each wait bounded: a client that
+    stopped reading holds them)."""
+    session = turn.session
+    with anyio.move_on_after(5):
+        await turn.response_sent.wait()
+    if turn.follows is not None:
+        await turn.follows.wait_announced()
+        if turn.follows.announced.is_set():
+            turn.follows = None  # no chain of every turn kept alive; one still ending stays, for a shutdown to cut
+    if turn.started_at is None:
+        turn.started_at, turn.started_ms = now_s(), now_ms()
+    await session.set_status(ACTIVE)
+    turn.start_announced = True  # from here on an interrupt leaves what it cuts of turn/started to the ending
+    await session.emit(N.TURN_STARTED, TurnStartedNotification(thread_id=turn.thread_id,
+                                                               turn=turn.turn_struct("inProgress")),
+                       cut=turn.cut.append)
+
+
+async def _send_held(turn: ActiveTurn) -> None:
+    """The item notifications the turn still owes: those an interrupt cut short (sent before the ending began),
+    then the ending's own."""
+    held, turn.held = turn.held or [], None
+    cut, turn.cut = turn.cut, []
+    for owed in cut:
+        await turn.session.subscribers.deliver(owed)
+    for method, params in held:
+        await turn.session.emit(method, params)
 
 
 async def _look_up_git_info(session: ThreadSession) -> None:
@@ -393,13 +464,17 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             # A call the turn never answered (interrupt, failure) gets its "aborted" output, appended: the API
             # refuses unpaired calls, and history that only grows keeps one order in memory and in the store.
             turn.append_history(aborted)
-        await turn.take_pending_inputs()  # accepted, never sent (an interrupt, a failure): kept, not dropped
         for item, _ in list(turn.open_items.values()):
             closed = turn.closing_version(item)  # what an interrupt or a failure left half-shown
             if closed is None:
                 turn.forget_open(item.id)
             else:
                 await turn.item_completed(closed)
+        # Accepted, never sent (an interrupt, a failure): kept, not dropped. After the items the turn opened, so
+        # they complete, and are stored, in the order they started.
+        await turn.take_pending_inputs()
+        if turn.started_at is None:  # it ended before it announced itself: it starts as it ends
+            turn.started_at, turn.started_ms = now_s(), now_ms()
         final = turn.turn_struct(status, error, completed=now_s())  # what is stored is what turn/completed says
         try:
             with anyio.move_on_after(10):
@@ -408,9 +483,10 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
             logger.exception("thread %s turn %s: final write failed", turn.thread_id, turn.turn_id)
     finally:
         try:
-            held, turn.held = turn.held or [], None
-            for method, params in held:
-                await session.emit(method, params)
+            # Shown before the turn counts as ended; for a turn not announced yet, after its start, in its last
+            # words: its end (and the interrupt's answer) never waits for what the start must follow.
+            if turn.start_announced:
+                await _send_held(turn)
         finally:
             session.active = None  # before any await that a shutdown may cut short
             session.ending = turn  # until the ending's last notification: the thread is not idle yet
@@ -420,14 +496,19 @@ async def _finish(turn: ActiveTurn, status: TurnStatus, error: TurnError | None)
         try:
             await _announce_end(turn, status, error, final)
         finally:
-            session.ending = None
+            if session.ending is turn:  # else a later turn is ending by now (this one was held past its follower)
+                session.ending = None
             turn.announced.set()
         session.maybe_schedule_unload()
 
 
 async def _announce_end(turn: ActiveTurn, status: TurnStatus, error: TurnError | None, final: Turn | None) -> None:
-    """The ending's last words: interrupt answers first, then the thread's status, then ``turn/completed``."""
+    """The ending's last words: interrupt answers first, then the thread's status, then ``turn/completed``; for a
+    turn that ended before it announced itself, its start and its items come first."""
     session = turn.session
+    if not turn.start_announced:
+        await _announce_start(turn)
+        await _send_held(turn)
     for _, answered in turn.interrupt_waiters:
         with anyio.move_on_after(2):
             await answered.wait()  # the turn/interrupt response goes out before turn/completed

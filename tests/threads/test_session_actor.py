@@ -13,8 +13,11 @@ from protocol.client import RpcFailure
 from server.errors import InvalidRequest, ServerOverloaded
 from server.sessions.actor import MAILBOX_SIZE, SessionDeps, ThreadSession
 from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
+from server.sessions.reply import Reply
+from server.sessions.turn import ActiveTurn, run_turn
 from server.simulator import Simulator
-from server.store import ThreadRecord
+from server.store import StoreError, ThreadRecord
+from tests.fake_session import FakeStore, Peer, make_session
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
 pytestmark = pytest.mark.anyio
@@ -73,6 +76,32 @@ async def test_a_bug_inside_one_actor_ends_that_actor_only(tmp_path: Path, monke
         assert resumed["thread"]["id"] == broken
 
 
+async def test_a_store_failure_inside_a_thread_request_is_reported_and_the_thread_lives_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+        model = (await h.client.request("thread/resume", {"threadId": thread_id}))["model"]
+
+        async def disk_full(self: ThreadSession, batch: Any) -> None:
+            raise StoreError("store write failed: database or disk is full")
+
+        monkeypatch.setattr(ThreadSession, "persist", disk_full)
+        for method, params in (("thread/name/set", {"name": "lost"}), ("thread/resume", {"model": "gpt-5.1"}),
+                               ("thread/metadata/update", {"gitInfo": {"branch": "lost"}})):
+            with pytest.raises(RpcFailure) as failure:
+                await h.client.request(method, {"threadId": thread_id, **params})
+            assert failure.value.code == -32603 and "database or disk is full" in failure.value.message
+        monkeypatch.undo()
+        assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]  # its actor lives on
+        resumed = await h.client.request("thread/resume", {"threadId": thread_id})
+        assert (resumed["model"], resumed["thread"]["name"]) == (model, None)  # nothing changed in memory
+        assert (resumed["thread"]["gitInfo"] or {}).get("branch") != "lost"
+        assert resumed["thread"]["status"] == {"type": "idle"}
+        await h.client.request("thread/name/set", {"threadId": thread_id, "name": "kept"})
+        read = await h.client.request("thread/read", {"threadId": thread_id})
+        assert read["thread"]["name"] == "kept"
+
+
 async def test_resume_can_embed_the_first_turns_page(tmp_path: Path) -> None:
     with Simulator() as sim:
         async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
@@ -125,3 +154,34 @@ async def test_resuming_a_thread_while_it_unloads_loads_it_afresh(tmp_path: Path
         resumed = await h.client.request("thread/resume", {"threadId": thread_id})
         assert resumed["thread"]["id"] == thread_id and resumed["thread"]["status"] == {"type": "idle"}
         assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]
+
+
+async def test_the_idle_unload_waits_for_a_turns_ending_to_be_announced() -> None:
+    store, peer = FakeStore(), Peer()
+    session = make_session(store, peer)
+    session.deps.unload_delay = 0
+    lease_given_back_while: list[ActiveTurn | None] = []
+    session.give_back_lease = lambda: lease_given_back_while.append(session.ending)
+
+    async def body(turn: ActiveTurn) -> None:
+        await anyio.sleep_forever()
+
+    interrupt_answered = anyio.Event()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(session.run)
+            turn = session.active = ActiveTurn(session, "t1")
+            turn.response_sent.set()
+            session.start_task(run_turn, turn, body)
+            await anyio.wait_all_tasks_blocked()
+            turn.interrupt_waiters.append((Reply(), interrupt_answered))  # its answer is not out yet
+            turn.scope.cancel()
+            await turn.done.wait()  # ended, its last words waiting for the interrupt's answer
+            session.unsubscribe(peer)  # the last client leaves meanwhile
+            await anyio.wait_all_tasks_blocked()
+            interrupt_answered.set()
+            await session.ended.wait()
+    said = [(method.rsplit("/", 1)[-1], type(params.status).__name__ if method.endswith("changed") else None)
+            for method, params in session.broadcasts]
+    assert said[-3:] == [("changed", "IdleThreadStatus"), ("changed", "NotLoadedThreadStatus"), ("closed", None)]
+    assert lease_given_back_while == [None]

@@ -300,3 +300,37 @@ async def test_turn_start_on_a_thread_that_is_not_loaded_says_thread_not_found(t
             await h.client.request("turn/start", {"threadId": missing, "input": HI})
         assert failure.value.message == f"thread not found: {missing}"
         await anyio.sleep(0)
+
+
+async def test_a_turn_start_right_behind_an_interrupt_announces_its_new_settings_after_the_interrupted_turns_end(
+        tmp_path: Path) -> None:
+    gate = Gate()
+    with Simulator() as sim:
+        sim.enqueue(Reply(output=[Text("one two three four", 4)], stall_after=3, gate=gate), Reply.text("next"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            first = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI}))["turn"]["id"]
+            assert await gate.wait_reached_async(10)
+            order: list[str] = []
+            previous = h.client.on_message
+
+            def record(message: dict[str, Any]) -> None:
+                previous(message)  # type: ignore[misc]
+                order.append(message.get("method", "response"))
+
+            h.client.on_message = record
+            answers: list[Any] = []
+
+            async def interrupt() -> None:
+                answers.append(await h.client.request("turn/interrupt", {"threadId": thread_id, "turnId": first}))
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(interrupt)
+                    await anyio.lowlevel.checkpoint()  # the interrupt goes first; neither is answered yet
+                    second = (await h.client.request("turn/start", {"threadId": thread_id, "input": HI,
+                                                                    "model": "gpt-5.1-codex-mini"}))["turn"]["id"]
+                events = [e async for e in h.client.turn_events(second)]
+            gate.release()
+            assert answers == [{}] and events[-1]["params"]["turn"]["status"] == "completed"
+            assert order.index("turn/completed") < order.index("thread/settings/updated") < order.index("turn/started")

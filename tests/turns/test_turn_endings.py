@@ -335,3 +335,88 @@ async def test_a_wait_begun_with_input_already_steered_in_ends_at_once() -> None
         with _preemptible(turn):  # type: ignore[arg-type]
             await anyio.sleep(60)  # a server's "try again in 60s"
     assert turn.sampling is None and turn.waiting_upstream is False
+
+
+
+class _TurnsStarted:
+    """The ids of the turns the client sees start, in order (a compaction's turn has no other way to be named)."""
+
+    def __init__(self, h: Any) -> None:
+        self.ids: list[str] = []
+        self._more = anyio.Event()
+        h.client.on_message = self._see
+
+    def _see(self, message: dict[str, Any]) -> None:
+        if message.get("method") == "turn/started":
+            self.ids.append(message["params"]["turn"]["id"])
+            self._more.set()
+            self._more = anyio.Event()
+
+    async def nth(self, n: int) -> str:
+        while len(self.ids) <= n:
+            await self._more.wait()
+        return self.ids[n]
+
+
+async def test_a_turn_a_compaction_interrupts_before_it_begins_keeps_its_input(tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("one"), Reply.text("the summary"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": _text("hi")})
+            started = _TurnsStarted(h)
+            answers: dict[str, Any] = {}
+
+            async def start() -> None:
+                answers["turn"] = (await h.client.request(
+                    "turn/start", {"threadId": thread_id, "input": _text("PLEASE KEEP ME")}))["turn"]
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:  # pipelined: the compaction interrupts the new turn
+                    tg.start_soon(start)
+                    await anyio.lowlevel.checkpoint()
+                    assert await h.client.request("thread/compact/start", {"threadId": thread_id}) == {}
+                events = [e async for e in h.client.turn_events(answers["turn"]["id"])]
+                _ = [e async for e in h.client.turn_events(await started.nth(1))]  # the compaction's turn
+            assert [e["method"] for e in events] == ["turn/started", "item/started", "item/completed", "turn/completed"]
+            assert events[-1]["params"]["turn"]["status"] == "interrupted"
+            shown = [e["params"]["item"]["content"][0]["text"] for e in events
+                     if e["method"] == "item/completed" and e["params"]["item"]["type"] == "userMessage"]
+            assert shown == ["PLEASE KEEP ME"]
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [_item_texts(t) for t in read["thread"]["turns"][:2]] == [["hi"], ["PLEASE KEEP ME"]]
+        assert _user_texts(sim.requests[1].body)[:2] == ["hi", "PLEASE KEEP ME"]  # the compaction summed it up
+
+
+async def test_a_resumed_thread_whose_first_turn_is_interrupted_before_it_begins_keeps_its_input(
+        tmp_path: Path) -> None:
+    with Simulator() as sim:
+        sim.enqueue(Reply.text("one"), Reply.text("the summary"))
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+            await h.client.run_turn({"threadId": thread_id, "input": _text("hi")})
+        async with running_server(tmp_path, overrides=sim_overrides(sim.base_url), env=SIM_ENV) as h:
+            await h.client.request("thread/resume", {"threadId": thread_id, "excludeTurns": True})  # history not read
+            started = _TurnsStarted(h)
+            ids: list[str] = []
+
+            async def start(text: str) -> None:
+                ids.append((await h.client.request("turn/start", {"threadId": thread_id, "input": _text(text)}))
+                           ["turn"]["id"])
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:  # pipelined: the compaction interrupts the new turn
+                    tg.start_soon(start, "FIRST")
+                    await anyio.lowlevel.checkpoint()
+                    tg.start_soon(start, "JOINED")
+                    await anyio.lowlevel.checkpoint()
+                    assert await h.client.request("thread/compact/start", {"threadId": thread_id}) == {}
+                assert len(set(ids)) == 1  # the second joined the first
+                events = [e async for e in h.client.turn_events(ids[0])]
+                _ = [e async for e in h.client.turn_events(await started.nth(1))]  # the compaction's turn
+            assert events[-1]["params"]["turn"]["status"] == "interrupted"
+            assert (await h.client.request("thread/loaded/list", {}))["data"] == [thread_id]  # its actor lives on
+            read = await h.client.request("thread/read", {"threadId": thread_id, "includeTurns": True})
+            assert [_item_texts(t) for t in read["thread"]["turns"][:2]] == [["hi"], ["FIRST", "JOINED"]]
+        assert _user_texts(sim.requests[1].body)[:3] == ["hi", "FIRST", "JOINED"]  # the compaction summed them up
+
