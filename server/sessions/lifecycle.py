@@ -8,7 +8,6 @@ source; a source turn still running is snapshotted as interrupted.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,7 +45,7 @@ from .params import opt
 from .peer import ClientPeer
 from .schemas import schema_problem
 from .service import Sessions
-from .thread_config import check_provider, merged_config, normalize_service_tier, settings_changes
+from .thread_config import checked, merged_config, settings_changes
 from .views import IDLE, collaboration_mode, encode_turn_data, thread_view, turn_view
 
 __all__ = ["fork_thread", "resume_thread", "start_thread"]
@@ -64,29 +63,33 @@ def _check_dynamic_tools(tools: list[DynamicToolSpec]) -> None:
                 raise InvalidParams(f"dynamic tool `{fn.name}` has an invalid inputSchema: {problem}")
 
 
-def _apply_overrides(settings: ThreadSettings, params: Any, daemon: Settings) -> ThreadSettings:
-    """Apply the overrides shared by start, resume and fork: the ``config`` map first, then the explicit fields
-    over it (a field left out or null keeps its value)."""
+def _override_changes(params: Any, daemon: Settings) -> dict[str, Any]:
+    """The ``ThreadSettings`` fields the overrides shared by start, resume and fork set, every value checked:
+    the ``config`` map first, then the explicit fields over it (a field left out or null sets nothing). The map
+    itself is kept under ``config``, merged into the thread's by ``_with``."""
     changes: dict[str, Any] = {}
     if (config := opt(getattr(params, "config", UNSET))) is not None:
         changes.update(settings_changes(merged_config({}, config), daemon))
-        changes["config"] = merged_config(settings.config, config)
+        changes["config"] = config
+    explicit: dict[str, Any] = {}
     for name in ("model", "model_provider", "service_tier", "approval_policy", "approvals_reviewer",
-                 "base_instructions", "developer_instructions", "personality"):
+                 "base_instructions", "developer_instructions", "personality", "cwd"):
         value = opt(getattr(params, name, UNSET))
         if value is not None:
-            changes[name] = value
-    if not changes.get("model", "x").strip():
-        raise InvalidRequest("model must not be empty: name one, or leave it out for the configured model")
-    if "model_provider" in changes:
-        check_provider(changes["model_provider"], daemon)
-    if "service_tier" in changes:
-        changes["service_tier"] = normalize_service_tier(changes["service_tier"])
-    if (cwd := opt(getattr(params, "cwd", UNSET))) is not None:
-        changes["cwd"] = os.path.abspath(cwd)
+            explicit[name] = value
     if (sandbox := opt(getattr(params, "sandbox", UNSET))) is not None:
-        changes["sandbox"] = sandbox_policy_for(sandbox)
-    return msgspec.structs.replace(settings, **changes) if changes else settings
+        explicit["sandbox"] = sandbox_policy_for(sandbox)
+    changes.update(checked(explicit, daemon))
+    return changes
+
+
+def _with(settings: ThreadSettings, changes: dict[str, Any]) -> ThreadSettings:
+    """``settings`` with ``changes`` (from ``_override_changes``) made; the same object when there are none."""
+    if not changes:
+        return settings
+    if "config" in changes:
+        changes = {**changes, "config": merged_config(settings.config, changes["config"])}
+    return msgspec.structs.replace(settings, **changes)
 
 
 def _response_fields(session: ThreadSession) -> dict[str, Any]:
@@ -118,7 +121,7 @@ def _started(session: ThreadSession, *, name: str | None = None) -> After:
 
 async def start_thread(sessions: Sessions, params: ThreadStartParams, peer: ClientPeer,
                        originator: str | None) -> tuple[ThreadStartResponse, After]:
-    settings = _apply_overrides(sessions.default_settings(), params, sessions.settings)
+    settings = _with(sessions.default_settings(), _override_changes(params, sessions.settings))
     if (tools := opt(params.dynamic_tools)) is not None:
         _check_dynamic_tools(tools)
         settings = msgspec.structs.replace(settings, dynamic_tools=list(tools))
@@ -155,8 +158,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
         raise InvalidRequest(missing.format(id=record.id))
     refuse_archived(record)
     # Overrides that cannot be used are refused before the thread loads: a refused resume leaves nothing loaded.
-    _apply_overrides((loaded.meta if loaded is not None else sessions.meta_of(record)).settings, params,
-                     sessions.settings)
+    changes = _override_changes(params, sessions.settings)
     session, newly_loaded = await sessions.load(record.id, missing=missing)
     if params.exclude_turns is not True and not session.ephemeral:
         await _warn_full_history(session.meta, peer)  # as Codex: before the thread's status, if that is news
@@ -165,7 +167,7 @@ async def resume_thread(sessions: Sessions, params: ThreadResumeParams,
                           ThreadStatusChangedNotification(thread_id=session.thread_id, status=IDLE))
 
     async def apply() -> None:
-        updated = _apply_overrides(session.meta.settings, params, sessions.settings)
+        updated = _with(session.meta.settings, changes)
         if updated is not session.meta.settings:
             before = session.meta.settings, session.record
             # Memory first: a turn's batch written meanwhile carries the thread's metadata, the new one.
@@ -248,7 +250,6 @@ async def _resume_response(sessions: Sessions, session: ThreadSession, params: T
                                 initial_turns_page=first_page, **_response_fields(session))
 
 
-
 async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: ClientPeer,
                       originator: str | None) -> tuple[ThreadForkResponse, After]:
     source_id = sessions.check_id(params.thread_id)
@@ -273,7 +274,7 @@ async def fork_thread(sessions: Sessions, params: ThreadForkParams, peer: Client
     if last_turn is not None and last_turn == active_turn:
         raise InvalidRequest(f"cannot fork at turn {last_turn}: it is still in progress")
     thread_id = uuid7()
-    settings = _apply_overrides(base.settings, params, sessions.settings)
+    settings = _with(base.settings, _override_changes(params, sessions.settings))
     # A fork of the whole thread carries its usage so far, as Codex's does; one cut at an earlier turn starts
     # without (the usage at that turn is not kept) and estimates its whole history. A cut before a turn always
     # leaves that turn out, so it is never the whole thread.

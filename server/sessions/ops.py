@@ -14,7 +14,6 @@ Contract (Codex's observed semantics):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from protocol._generated.types import (
     TurnSteerResponse,
 )
 
+from ..config import Settings
 from ..errors import InvalidParams, InvalidRequest
 from ..ids import uuid7
 from .actor import ThreadSession
@@ -42,7 +42,7 @@ from .reply import Reply
 from .schemas import schema_problem
 from .service import Sessions
 from .services import TurnServices
-from .thread_config import normalize_service_tier
+from .thread_config import checked, normalize_service_tier
 from .turn import ActiveTurn, PendingInput, run_turn
 from .views import settings_view
 
@@ -56,10 +56,8 @@ def not_steerable(turn: ActiveTurn) -> InvalidRequest:
                           data={"codexErrorInfo": {"activeTurnNotSteerable": {"turnKind": "compact"}}})
 
 
-async def _sticky(session: ThreadSession, params: TurnStartParams, after: ActiveTurn | None = None) -> None:
-    """``turn/start`` overrides apply to this turn and every later one; a change is announced (before the
-    answer, as Codex does), and after ``after``'s ``turn/completed`` (the turn the new one starts behind), as the
-    new turn itself is: a client sees the thread's settings change once the turn that ran on the old ones ended."""
+def _turn_changes(params: TurnStartParams, daemon: Settings) -> dict[str, Any]:
+    """The ``ThreadSettings`` fields a ``turn/start`` overrides (for this turn and every later one), checked."""
     changes: dict[str, Any] = {}
     for name, target in (("cwd", "cwd"), ("approval_policy", "approval_policy"),
                          ("approvals_reviewer", "approvals_reviewer"), ("sandbox_policy", "sandbox"),
@@ -73,18 +71,17 @@ async def _sticky(session: ThreadSession, params: TurnStartParams, after: Active
         for name in ("reasoning_effort", "developer_instructions"):
             if (value := opt(getattr(mode.settings, name))) is not None:
                 changes[name] = value
-    if "cwd" in changes:
-        changes["cwd"] = os.path.abspath(changes["cwd"])  # as thread/start does, and Codex on both
-    if "service_tier" in changes:
-        changes["service_tier"] = normalize_service_tier(changes["service_tier"])
+    return checked(changes, daemon)
+
+
+def _sticky(session: ThreadSession, changes: dict[str, Any]) -> ThreadSettingsUpdatedNotification | None:
+    """Make ``changes`` the thread's settings; the ``thread/settings/updated`` to announce when they changed any."""
     settings = msgspec.structs.replace(session.meta.settings, **changes)
-    if settings != session.meta.settings:
-        session.meta = msgspec.structs.replace(session.meta, settings=settings)
-        session.record = msgspec.structs.replace(session.record, cwd=settings.cwd, data=encode_meta(session.meta))
-        if after is not None:
-            await after.wait_announced()
-        await session.emit(N.THREAD_SETTINGS_UPDATED, ThreadSettingsUpdatedNotification(
-            thread_id=session.thread_id, thread_settings=settings_view(settings)))
+    if settings == session.meta.settings:
+        return None
+    session.meta = msgspec.structs.replace(session.meta, settings=settings)
+    session.record = msgspec.structs.replace(session.record, cwd=settings.cwd, data=encode_meta(session.meta))
+    return ThreadSettingsUpdatedNotification(thread_id=session.thread_id, thread_settings=settings_view(settings))
 
 
 async def start_turn(sessions: Sessions, services: TurnServices, params: TurnStartParams) -> tuple[TurnStartResponse, After | None]:
@@ -93,20 +90,21 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
     if schema is not None and (problem := schema_problem(schema)) is not None:
         raise InvalidParams(f"outputSchema is not a valid JSON Schema: {problem}")
     client_id = opt(params.client_user_message_id)
+    changes = _turn_changes(params, sessions.settings)
 
-    async def job() -> tuple[ActiveTurn, bool]:
+    async def job() -> tuple[ActiveTurn, bool, ThreadSettingsUpdatedNotification | None, ActiveTurn | None]:
         active = session.active
         if active is not None and active.accepting_input:
             if active.kind != "regular":
                 raise not_steerable(active)
-            await _sticky(session, params)  # as Codex: the overrides still become the thread's settings
+            updated = _sticky(session, changes)  # as Codex: the overrides still become the thread's settings
             active.pending_inputs.append(PendingInput(list(params.input), client_id, opt(params.tool_output)))
             active.preempt()  # as a steer: the response streaming now gives way to the next request
-            return active, True
+            return active, True, updated, None
         previous = active or session.ending
         if active is not None:
             await active.done.wait()  # it is finishing: the new turn starts right after it
-        await _sticky(session, params, after=previous)
+        updated = _sticky(session, changes)
         turn = ActiveTurn(session, uuid7(), output_schema=schema,
                           service_tier=normalize_service_tier(opt(params.service_tier_for_turn)), follows=previous)
         # Its input is the turn's from the start, not the body's: a turn ended before its body runs (a compaction
@@ -119,9 +117,16 @@ async def start_turn(sessions: Sessions, services: TurnServices, params: TurnSta
             await regular_turn(t, services)
 
         session.start_task(run_turn, turn, body)
-        return turn, False
+        return turn, False, updated, previous
 
-    turn, joined = await session.call(job)
+    turn, joined, updated, previous = await session.call(job)
+    if updated is not None:
+        # As Codex, before the answer; and after the turn/completed of a turn still ending ahead of this one, as the
+        # new turn's turn/started is: a client sees the settings change once the turn run on the old ones ended.
+        # Waited for here, not in the job: a client slow to read that ending must not hold the thread's mailbox.
+        if previous is not None:
+            await previous.wait_announced()
+        await session.emit(N.THREAD_SETTINGS_UPDATED, updated)
     response = TurnStartResponse(turn=turn.turn_struct("inProgress"))
     response.turn.started_at = None
 

@@ -8,12 +8,16 @@ Contract:
 - ``settings_changes`` maps the keys a thread reads onto ``ThreadSettings`` fields, checking each value. A value
   of the wrong type or outside its choices, or a ``model_provider`` nobody configured, raises
   ``InvalidRequest`` with a message starting "failed to load configuration:", as Codex refuses such a thread.
+- ``checked`` does the same for the explicit fields of a request (thread/start, resume, fork, turn/start),
+  already typed by the schema: a blank model and an unconfigured provider are refused, a tier normalized, a
+  cwd made absolute.
 - ``service_tier`` follows Codex: ``fast`` stands for ``priority``, and a tier the Responses API does not define
   is dropped rather than sent upstream to be refused.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
@@ -26,7 +30,7 @@ from ..errors import InvalidRequest
 from ..providers import OPENAI_PROVIDER_ID
 from .meta import sandbox_policy_for
 
-__all__ = ["check_provider", "merged_config", "normalize_service_tier", "settings_changes"]
+__all__ = ["check_provider", "checked", "merged_config", "normalize_service_tier", "settings_changes"]
 
 _SERVICE_TIERS = frozenset({"auto", "default", "flex", "scale", "priority"})  # what the Responses API accepts
 _TIER_ALIASES = {"fast": "priority"}
@@ -110,6 +114,19 @@ def settings_changes(config: Mapping[str, Any], settings: Settings) -> dict[str,
     provider = changes.get("model_provider")
     if provider is not None:
         check_provider(provider, settings)
+    return changes
+
+
+def checked(changes: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``changes`` (``ThreadSettings`` fields from a request's explicit fields), checked and normalized."""
+    if "model" in changes and not changes["model"].strip():
+        raise InvalidRequest("model must not be empty: name one, or leave it out for the configured model")
+    if "model_provider" in changes:
+        check_provider(changes["model_provider"], settings)
+    if "service_tier" in changes:
+        changes["service_tier"] = normalize_service_tier(changes["service_tier"])
+    if "cwd" in changes:
+        changes["cwd"] = os.path.abspath(changes["cwd"])  # as Codex: relative to the daemon's own directory
     return changes
 
 

@@ -83,6 +83,10 @@ async def test_turn_start_resolves_a_relative_cwd_and_refuses_an_empty_effort(tm
             with pytest.raises(RpcFailure) as refused:
                 await h.client.request("turn/start", {"threadId": thread_id, "input": HI, "effort": ""})
             assert refused.value.code == -32602 and refused.value.data == {"path": "$.effort"}
+            with pytest.raises(RpcFailure, match="model must not be empty") as blank:  # as thread/start refuses it
+                await h.client.request("turn/start", {"threadId": thread_id, "input": HI, "model": " "})
+            assert blank.value.code == -32600
+            assert (await h.client.request("thread/resume", {"threadId": thread_id}))["model"] == "gpt-5.1-codex"
 
 
 async def test_an_effort_is_sent_as_asked_and_ultra_as_the_models_highest(tmp_path: Path) -> None:
