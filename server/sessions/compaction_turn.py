@@ -26,7 +26,6 @@ from protocol._generated.types import ThreadCompactStartParams
 from ..ids import uuid7
 from .compaction_apply import begin_item, compact_now
 from .loop import ensure_history
-from .reply import Reply
 from .service import Sessions
 from .services import TurnServices
 from .turn import ActiveTurn, run_turn
@@ -57,10 +56,8 @@ async def start_compaction(sessions: Sessions, services: TurnServices, params: T
     async def job() -> ActiveTurn:
         previous = session.active or session.ending
         if previous is not None and not previous.done.is_set():
-            if previous.outcome in (None, "interrupted"):
-                previous.interrupt_waiters.append((Reply(), answered))
-                previous.accepting_input = False  # input arriving now waits for the compaction, then runs
-                previous.scope.cancel()
+            if previous.interruptible:
+                previous.interrupt(answered)  # input arriving now waits for the compaction, then runs
             await previous.done.wait()  # its ending is written: the history the compaction reads is whole
         turn = ActiveTurn(session, uuid7(), kind="compact", follows=previous)
         session.active = turn

@@ -82,9 +82,8 @@ async def _end_running_turn(session: ThreadSession) -> None:
 
     async def job() -> ActiveTurn | None:
         active = session.active
-        if active is not None and not active.done.is_set():
-            active.accepting_input = False  # a turn/start behind the archive starts a turn of its own
-            active.scope.cancel()
+        if active is not None and active.interruptible:
+            active.interrupt()
         return active or session.ending  # a turn already ending is waited for all the same
 
     try:

@@ -163,16 +163,12 @@ async def interrupt_turn(sessions: Sessions, params: TurnInterruptParams) -> Aft
 
     async def job() -> tuple[Reply[None], anyio.Event]:
         active = session.active
-        if active is None or active.done.is_set() or active.outcome not in (None, "interrupted"):
+        if active is None or not active.interruptible:
             raise InvalidRequest("no active turn to interrupt")  # as Codex, once the turn has ended otherwise
         if active.turn_id != params.turn_id:
             raise InvalidRequest(f"expected active turn id {params.turn_id} but found {active.turn_id}")
-        reply: Reply[None] = Reply()
         answered = anyio.Event()
-        active.interrupt_waiters.append((reply, answered))
-        active.accepting_input = False  # a turn/start right behind this one starts the next turn, not joins
-        active.scope.cancel()
-        return reply, answered
+        return active.interrupt(answered), answered
 
     reply, answered = await session.call(job)
     await reply.wait(timeout=60)

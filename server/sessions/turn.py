@@ -172,12 +172,28 @@ class ActiveTurn:
 
     # -- control -------------------------------------------------------------------------------------------
 
+    @property
+    def interruptible(self) -> bool:
+        """Running, or being interrupted already: not ended, nor on its way to end otherwise (an interrupt that
+        comes after its body completed or failed is refused, as Codex refuses it)."""
+        return not self.done.is_set() and self.outcome in (None, "interrupted")
+
+    def interrupt(self, answered: anyio.Event | None = None) -> Reply[None]:
+        """Cancel the turn; it takes no more input (a ``turn/start`` behind it starts a turn of its own). With
+        ``answered`` (set once the interrupt's own answer is out), its ending waits for that before its last
+        words and sets the reply returned once it is written."""
+        self.accepting_input = False
+        self.scope.cancel()
+        reply: Reply[None] = Reply()
+        if answered is not None:
+            self.interrupt_waiters.append((reply, answered))
+        return reply
+
     async def abort_and_wait(self, reason: str | None) -> None:
         """Stop the turn (as failed with ``reason``, or interrupted when None) and wait until it has ended."""
         if reason is not None and self.failure is None:
             self.failure = turn_error(reason, "internalServerError")
-        self.accepting_input = False
-        self.scope.cancel()
+        self.interrupt()
         await self.done.wait()
 
     async def wait_announced(self) -> None:
