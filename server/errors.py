@@ -66,6 +66,11 @@ class StoreFailed(ThreadlineError):
 
     code = INTERNAL_ERROR
 
+    @classmethod
+    def because(cls, error: Exception, thread_id: str | None = None) -> StoreFailed:
+        where = f"thread {thread_id}: " if thread_id else ""
+        return cls(f"{where}the store failed: {error}")
+
 
 class ConnectionClosed(Exception):
     """The peer went away before answering a server→client request."""

@@ -128,7 +128,7 @@ class ThreadSession:
             # The store failed (a disk error, a store being closed), not this actor: a job keeps memory as the store
             # holds it, so the request fails saying what went wrong and the thread lives on.
             logger.warning("thread %s: the store failed during a request: %s", self.thread_id, exc, exc_info=True)
-            job.reply.fail(StoreFailed(f"thread {self.thread_id}: the store failed: {exc}"))
+            job.reply.fail(StoreFailed.because(exc, self.thread_id))
             return True
         except Exception as exc:
             logger.exception("thread %s: actor job failed; ending this session", self.thread_id)

@@ -9,6 +9,7 @@ decoded; a blob that does not decode gives the daemon's defaults, with a warning
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -19,12 +20,13 @@ from typing import TypeVar
 import msgspec
 
 from ..config import Settings
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, StoreFailed
 from ..models import DEFAULT_MODEL
 from ..providers import OPENAI_PROVIDER_ID
 from ..store import (
     InvalidCursor,
     InvalidThreadId,
+    StoreError,
     ThreadNotFound,
     ThreadRecord,
     ThreadStore,
@@ -40,6 +42,8 @@ from .thread_config import settings_changes
 from .views import encode_turn_data, turn_view
 
 __all__ = ["Sessions"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -77,7 +81,8 @@ class Sessions:
 
     @contextmanager
     def errors(self, missing: str = "thread not found: {id}", missing_turn: str = "turn not found: {turn}") -> Iterator[None]:
-        """Turn store errors into client errors; ``missing`` formats the unknown-thread message."""
+        """Turn store errors into client errors; ``missing`` formats the unknown-thread message. A store that failed
+        (a disk error, a closed store) is said as such (``StoreFailed``), as inside a thread's own jobs."""
         try:
             yield
         except InvalidThreadId as exc:
@@ -88,6 +93,9 @@ class Sessions:
             raise InvalidRequest(missing_turn.format(turn=exc.turn_id)) from exc
         except InvalidCursor as exc:
             raise InvalidRequest(str(exc)) from exc  # -32600, as Codex refuses a cursor
+        except StoreError as exc:
+            logger.warning("the store failed during a request: %s", exc, exc_info=True)
+            raise StoreFailed.because(exc) from exc
 
     def check_id(self, thread_id: str) -> str:
         with self.errors():

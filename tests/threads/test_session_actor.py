@@ -16,7 +16,7 @@ from server.sessions.meta import ThreadMeta, ThreadSettings, encode_meta
 from server.sessions.reply import Reply
 from server.sessions.turn import ActiveTurn, run_turn
 from server.simulator import Simulator
-from server.store import StoreError, ThreadRecord
+from server.store import SqliteStore, StoreError, ThreadRecord
 from tests.fake_session import FakeStore, Peer, make_session
 from tests.harness import SIM_ENV, running_server, sim_overrides
 
@@ -100,6 +100,27 @@ async def test_a_store_failure_inside_a_thread_request_is_reported_and_the_threa
         await h.client.request("thread/name/set", {"threadId": thread_id, "name": "kept"})
         read = await h.client.request("thread/read", {"threadId": thread_id})
         assert read["thread"]["name"] == "kept"
+
+
+async def test_a_store_failure_outside_a_thread_request_is_reported_as_such_and_the_daemon_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_server(tmp_path) as h:
+        thread_id = (await h.client.request("thread/start", {}))["thread"]["id"]
+
+        async def disk_error(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise StoreError("store read failed: disk I/O error")
+
+        monkeypatch.setattr(SqliteStore, "list_threads", disk_error)
+        monkeypatch.setattr(SqliteStore, "get_thread", disk_error)
+        with pytest.raises(RpcFailure) as listing:
+            await h.client.request("thread/list", {})
+        with pytest.raises(RpcFailure) as reading:  # a thread that is not loaded here: read from the store
+            await h.client.request("thread/read", {"threadId": "01a211fe-43ed-7591-9fdd-66bd377a22aa"})
+        for failure in (listing.value, reading.value):
+            assert (failure.code, failure.message) == (-32603, "the store failed: store read failed: disk I/O error")
+        monkeypatch.undo()
+        assert (await h.client.request("thread/read", {"threadId": thread_id}))["thread"]["id"] == thread_id
+        assert (await h.client.request("thread/list", {}))["data"] == []  # it never ran a turn: not listed
 
 
 async def test_resume_can_embed_the_first_turns_page(tmp_path: Path) -> None:
